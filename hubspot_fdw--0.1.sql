@@ -1,0 +1,157 @@
+/* hubspot_fdw--0.1.sql */
+
+\echo Use "CREATE EXTENSION hubspot_fdw" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- The foreign data wrapper
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION hubspot_fdw_handler() RETURNS fdw_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
+CREATE FUNCTION hubspot_fdw_validator(text[], oid) RETURNS void
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER hubspot_fdw
+	HANDLER hubspot_fdw_handler
+	VALIDATOR hubspot_fdw_validator;
+
+-- ---------------------------------------------------------------------------
+-- The queue: written in the user's transaction, drained by the worker.
+-- Nobody but the extension's own code writes it; roles read it through the
+-- hubspot_queue view, which shows them their own rows only.
+-- ---------------------------------------------------------------------------
+CREATE TABLE hubspot_queue_data (
+	id			bigserial PRIMARY KEY,
+	owner		oid NOT NULL,			-- role whose user mapping sends the row
+	server_id	oid NOT NULL,
+	object_type text NOT NULL,
+	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive')),
+	id_property text,
+	record_key	text,
+	properties	jsonb,
+	state		text NOT NULL DEFAULT 'pending'
+				CHECK (state IN ('pending', 'sending', 'done', 'failed')),
+	attempts	integer NOT NULL DEFAULT 0,
+	enqueued_at timestamptz NOT NULL DEFAULT now(),
+	sent_at		timestamptz,
+	result		jsonb,
+	error		jsonb
+);
+-- The worker only ever looks for unsettled rows, in id order.
+CREATE INDEX hubspot_queue_unsettled ON hubspot_queue_data (id)
+	WHERE state IN ('pending', 'sending');
+-- Retention cleanup of settled rows.
+CREATE INDEX hubspot_queue_done ON hubspot_queue_data (sent_at)
+	WHERE state = 'done';
+REVOKE ALL ON hubspot_queue_data FROM PUBLIC;
+REVOKE ALL ON SEQUENCE hubspot_queue_data_id_seq FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_data', '');
+SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_data_id_seq', '');
+
+CREATE VIEW hubspot_queue WITH (security_barrier) AS
+	SELECT q.id, s.srvname::text AS server, q.object_type, q.operation,
+		   q.id_property, q.record_key, q.properties, q.state, q.attempts,
+		   q.enqueued_at, q.sent_at, q.result, q.error
+	  FROM hubspot_queue_data q
+	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = q.server_id
+	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
+		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user);
+GRANT SELECT ON hubspot_queue TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Synchronous batch calls: one jsonb row per input, in input order
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION hubspot_batch_upsert(object_type text, inputs jsonb,
+									 server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_upsert' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_batch_update(object_type text, inputs jsonb,
+									 server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_update' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_batch_create(object_type text, inputs jsonb,
+									 server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_create' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_batch_archive(object_type text, inputs jsonb,
+									  server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_archive' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_batch_read(object_type text, inputs jsonb,
+								   server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_read' LANGUAGE C VOLATILE;
+
+-- ---------------------------------------------------------------------------
+-- Queued (transactional) writes
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION hubspot_enqueue(operation text, object_type text, inputs jsonb,
+								server text DEFAULT 'hubspot')
+	RETURNS SETOF bigint
+	AS 'MODULE_PATHNAME', 'hubspot_enqueue' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_flush(timeout interval DEFAULT '60 s')
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hubspot_flush' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_retry(ids bigint[] DEFAULT NULL)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hubspot_retry' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_push() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'hubspot_push' LANGUAGE C;
+
+-- ---------------------------------------------------------------------------
+-- Status
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION hubspot_server_state(OUT server_id oid, OUT paused_until timestamptz,
+									 OUT pause_reason text, OUT last_error text,
+									 OUT budget_used integer, OUT budget_max integer,
+									 OUT hubspot_remaining integer,
+									 OUT hubspot_daily_remaining bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'hubspot_server_state' LANGUAGE C VOLATILE;
+
+CREATE VIEW hubspot_queue_status AS
+	WITH q AS (
+		SELECT server, object_type,
+			   count(*) FILTER (WHERE state = 'pending') AS pending,
+			   count(*) FILTER (WHERE state = 'sending') AS sending,
+			   count(*) FILTER (WHERE state = 'done') AS done,
+			   count(*) FILTER (WHERE state = 'failed') AS failed,
+			   now() - min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age,
+			   (array_agg(error ORDER BY id DESC) FILTER (WHERE error IS NOT NULL))[1] AS last_row_error
+		  FROM hubspot_queue
+		 GROUP BY server, object_type)
+	SELECT q.server, q.object_type, q.pending, q.sending, q.done, q.failed,
+		   q.oldest_pending_age,
+		   st.paused_until, st.pause_reason, st.last_error AS server_error,
+		   q.last_row_error AS last_error
+	  FROM q
+	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.srvname = q.server
+	  LEFT JOIN hubspot_server_state() st ON st.server_id = s.oid;
+GRANT SELECT ON hubspot_queue_status TO PUBLIC;
+
+CREATE FUNCTION hubspot_worker_status(OUT database name, OUT pid integer, OUT state text,
+									  OUT calls_2xx bigint, OUT calls_4xx bigint,
+									  OUT calls_5xx bigint, OUT calls_failed bigint,
+									  OUT calls_429 bigint,
+									  OUT rows_done bigint, OUT rows_failed bigint,
+									  OUT ratelimit_remaining integer,
+									  OUT daily_remaining bigint,
+									  OUT paused_servers text,
+									  OUT last_error text, OUT last_activity timestamptz)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'hubspot_worker_status_fn' LANGUAGE C VOLATILE;
+
+CREATE VIEW hubspot_worker_status AS SELECT * FROM hubspot_worker_status();
+GRANT SELECT ON hubspot_worker_status TO PUBLIC;
+
+-- Start this database's worker once CREATE EXTENSION commits (no restart).
+CREATE FUNCTION hubspot_fdw_start_worker() RETURNS void
+	AS 'MODULE_PATHNAME', 'hubspot_fdw_start_worker' LANGUAGE C;
+SELECT hubspot_fdw_start_worker();

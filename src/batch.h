@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ * batch.h
+ *		The hubspot_batch_* SQL functions and the parsing of user-supplied
+ *		jsonb inputs, shared with hubspot_enqueue().
+ *-------------------------------------------------------------------------
+ */
+#ifndef HUBSPOT_BATCH_H
+#define HUBSPOT_BATCH_H
+
+#include "hubspot_api.h"
+
+typedef struct HsParsedInputs
+{
+	HsInput   **inputs;
+	Jsonb	  **originals;		/* each input as the user wrote it */
+	int			n;
+	char	   *read_extra;		/* batch/read: "properties":[...] ... */
+} HsParsedInputs;
+
+extern HsParsedInputs *hs_parse_inputs(HsOp op, Jsonb *jb);
+extern char *hs_record_key(const char *id_property, const char *id);
+extern text *hs_text_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+
+#endif							/* HUBSPOT_BATCH_H */

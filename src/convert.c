@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ * convert.c
+ *		PostgreSQL values to HubSpot property values, and back.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "convert.h"
+
+enum
+{
+	K_TEXT,						/* the type's output function */
+	K_BOOL,
+	K_FLOAT,
+	K_DATE,
+	K_TIMESTAMPTZ,
+	K_TIMESTAMP,
+	K_JSONB,
+	K_ARRAY
+};
+
+static int
+kind_of(Oid typid)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+			return K_BOOL;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return K_FLOAT;
+		case DATEOID:
+			return K_DATE;
+		case TIMESTAMPTZOID:
+			return K_TIMESTAMPTZ;
+		case TIMESTAMPOID:
+			return K_TIMESTAMP;
+		case JSONBOID:
+			return K_JSONB;
+		default:
+			return K_TEXT;
+	}
+}
+
+void
+hs_converter_init(HsConverter *c, Oid typid)
+{
+	Oid			outfn;
+	bool		isvarlena;
+
+	memset(c, 0, sizeof(*c));
+	c->typid = getBaseType(typid);
+	c->elemtype = get_element_type(c->typid);
+	if (OidIsValid(c->elemtype))
+	{
+		c->kind = K_ARRAY;
+		c->elemkind = kind_of(c->elemtype);
+		get_typlenbyvalalign(c->elemtype, &c->elmlen, &c->elmbyval, &c->elmalign);
+		getTypeOutputInfo(c->elemtype, &outfn, &isvarlena);
+	}
+	else
+	{
+		c->kind = kind_of(c->typid);
+		getTypeOutputInfo(c->typid, &outfn, &isvarlena);
+	}
+	fmgr_info(outfn, &c->out);
+}
+
+bool
+hs_converter_is_jsonb(HsConverter *c)
+{
+	return c->kind == K_JSONB;
+}
+
+static char *
+iso_timestamp(Timestamp ts, const char *name)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("value of \"%s\" cannot be sent to HubSpot", name),
+				 errdetail("HubSpot accepts only finite timestamps.")));
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (fsec / 1000));
+}
+
+static char *
+scalar_text(int kind, FmgrInfo *out, Datum d, const char *name)
+{
+	switch (kind)
+	{
+		case K_BOOL:
+			return pstrdup(DatumGetBool(d) ? "true" : "false");
+		case K_FLOAT:
+			{
+				char	   *s = OutputFunctionCall(out, d);
+
+				if (strcmp(s, "NaN") == 0 || strstr(s, "Infinity") != NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("value of \"%s\" cannot be sent to HubSpot", name),
+							 errdetail("HubSpot numbers have no NaN or infinity.")));
+				/* HubSpot rejects exponent notation */
+				if (strchr(s, 'e') != NULL)
+					s = DatumGetCString(DirectFunctionCall1(numeric_out,
+															DirectFunctionCall1(float8_numeric,
+																				Float8GetDatum(atof(s)))));
+				return s;
+			}
+		case K_DATE:
+			{
+				DateADT		date = DatumGetDateADT(d);
+				int			y,
+							m,
+							dd;
+
+				if (DATE_NOT_FINITE(date))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+							 errmsg("value of \"%s\" cannot be sent to HubSpot", name),
+							 errdetail("HubSpot accepts only finite dates.")));
+				j2date(date + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+				return psprintf("%04d-%02d-%02d", y, m, dd);
+			}
+		case K_TIMESTAMPTZ:
+		case K_TIMESTAMP:
+			/* timestamp without time zone is taken to be UTC */
+			return iso_timestamp(DatumGetTimestamp(d), name);
+		case K_JSONB:
+			{
+				Jsonb	   *jb = DatumGetJsonbP(d);
+				JsonbValue	v;
+
+				if (JB_ROOT_IS_SCALAR(jb) && getIthJsonbValueFromContainer(&jb->root, 0) &&
+					(v = *getIthJsonbValueFromContainer(&jb->root, 0)).type == jbvString)
+					return pnstrdup(v.val.string.val, v.val.string.len);
+				return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+			}
+		default:
+			return OutputFunctionCall(out, d);
+	}
+}
+
+/*
+ * The HubSpot string for a non-NULL value.  name is the property, for
+ * messages.
+ */
+char *
+hs_value_text(HsConverter *c, Datum d, const char *name)
+{
+	char	   *s;
+
+	if (c->kind == K_ARRAY)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n,
+					i;
+		StringInfoData buf;
+
+		deconstruct_array(arr, c->elemtype, c->elmlen, c->elmbyval, c->elmalign,
+						  &elems, &nulls, &n);
+		initStringInfo(&buf);
+		for (i = 0; i < n; i++)
+		{
+			char	   *e;
+
+			if (nulls[i])
+				continue;
+			e = scalar_text(c->elemkind, &c->out, elems[i], name);
+			if (strchr(e, ';') != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("array element \"%s\" of \"%s\" contains ';'", e, name),
+						 errdetail("HubSpot separates multi-select values with ';'.")));
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ";" : "", e);
+		}
+		s = buf.data;
+	}
+	else
+		s = scalar_text(c->kind, &c->out, d, name);
+
+	if (strlen(s) > HS_MAX_VALUE_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("value of HubSpot property \"%s\" is too long", name),
+				 errdetail("The value has %zu bytes; HubSpot accepts at most %d characters.",
+						   strlen(s), HS_MAX_VALUE_LEN)));
+	return s;
+}
+
+void
+hs_append_property(StringInfo buf, bool *first, const char *name, const char *value)
+{
+	if (!*first)
+		appendStringInfoChar(buf, ',');
+	*first = false;
+	escape_json(buf, name);
+	appendStringInfoChar(buf, ':');
+	escape_json(buf, value);
+}
+
+/*
+ * Append the members of a user-supplied properties object, every value as
+ * a string.  Nested values have no HubSpot meaning and are refused.
+ */
+void
+hs_append_jsonb_properties(StringInfo buf, bool *first, JsonbContainer *obj,
+						   const char *what)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (!JsonContainerIsObject(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"properties\" of %s is not a JSON object", what),
+				 errhint("Write properties as {\"name\": \"value\", ...}.")));
+	it = JsonbIteratorInit(obj);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *value;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			if (key[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s has a property with an empty name", what)));
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (v.type == jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("property \"%s\" of %s has a nested value", key, what),
+					 errhint("HubSpot property values are strings; join multi-select values with ';'.")));
+		if (v.type == jbvNull)
+			value = "";
+		else if (v.type == jbvString)
+			value = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (v.type == jbvBool)
+			value = v.val.boolean ? "true" : "false";
+		else
+			value = DatumGetCString(DirectFunctionCall1(numeric_out,
+														NumericGetDatum(v.val.numeric)));
+		if (strlen(value) > HS_MAX_VALUE_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					 errmsg("property \"%s\" of %s is too long", key, what),
+					 errdetail("The value has %zu bytes; HubSpot accepts at most %d characters.",
+							   strlen(value), HS_MAX_VALUE_LEN)));
+		hs_append_property(buf, first, key, value);
+	}
+}
+
+/* HubSpot text to a PostgreSQL value of typid (for reads). */
+Datum
+hs_value_from_text(const char *text, Oid typid, int32 typmod, FmgrInfo *in, Oid ioparam)
+{
+	Oid			base = getBaseType(typid);
+
+	if (base == BOOLOID)
+		return BoolGetDatum(pg_strcasecmp(text, "true") == 0);
+	if (base == TEXTARRAYOID)
+	{
+		StringInfoData buf;
+		const char *p;
+
+		initStringInfo(&buf);
+		appendStringInfoChar(&buf, '{');
+		for (p = text; *p; p++)
+		{
+			if (*p == ';')
+				appendStringInfoChar(&buf, ',');
+			else
+			{
+				if (p == text || p[-1] == ';')
+					appendStringInfoChar(&buf, '"');
+				if (*p == '"' || *p == '\\')
+					appendStringInfoChar(&buf, '\\');
+				appendStringInfoChar(&buf, *p);
+				if (p[1] == ';' || p[1] == '\0')
+					appendStringInfoChar(&buf, '"');
+			}
+		}
+		appendStringInfoChar(&buf, '}');
+		return InputFunctionCall(in, buf.data, ioparam, typmod);
+	}
+	if (base == JSONBOID)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		escape_json(&buf, text);
+		return InputFunctionCall(in, buf.data, ioparam, typmod);
+	}
+	return InputFunctionCall(in, (char *) text, ioparam, typmod);
+}

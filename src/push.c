@@ -1,0 +1,323 @@
+/*-------------------------------------------------------------------------
+ * push.c
+ *		hubspot_push(): a trigger that queues an application table's
+ *		committed changes for HubSpot.
+ *
+ *   CREATE TRIGGER push AFTER INSERT OR UPDATE OR DELETE ON customers
+ *     FOR EACH ROW EXECUTE FUNCTION
+ *     hubspot_push('contacts', 'email' [, 'server'] [, 'option=value' ...]);
+ *
+ * Options: exclude=col1,col2  rename=col:property,...  on_delete=archive|ignore
+ *
+ * INSERT queues an upsert keyed by the key column with every mapped,
+ * non-NULL column; UPDATE only the columns whose value HubSpot would see
+ * change (NULL clears with ""); DELETE an archive (or nothing).  The same
+ * function works FOR EACH STATEMENT with transition tables, which queues a
+ * 100,000-row UPDATE in one pass.  Values convert exactly as the FDW's.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+#include "parser/parse_relation.h"
+#include "utils/varlena.h"
+
+#include "batch.h"
+#include "modify.h"
+#include "options.h"
+#include "queue.h"
+
+PG_FUNCTION_INFO_V1(hubspot_push);
+
+typedef struct HsPush
+{
+	char	   *object_type;
+	HsServer   *server;
+	HsColumnMap map;
+	char	   *id_property;	/* property of the key column */
+	bool		archive_on_delete;
+	TupleDesc	desc;
+	HsQueueWriter *writer;
+	MemoryContext rowcxt;
+} HsPush;
+
+static void
+bad_arg(Relation rel, const char *msg, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("hubspot_push() on \"%s\": %s", RelationGetRelationName(rel), msg),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+static int
+column_index(Relation rel, const char *name)
+{
+	int			attno = attnameAttNum(rel, name, false);
+
+	if (attno <= 0)
+		bad_arg(rel, psprintf("column \"%s\" does not exist", name),
+				"Name columns of the table the trigger is on.");
+	return attno - 1;
+}
+
+static List *
+split_list(Relation rel, char *value, char sep)
+{
+	List	   *items = NIL;
+
+	if (!SplitIdentifierString(value, sep, &items))
+		bad_arg(rel, psprintf("cannot parse option value \"%s\"", value), NULL);
+	return items;
+}
+
+static void
+apply_option(HsPush *p, Relation rel, char *arg)
+{
+	char	   *eq = strchr(arg, '=');
+	char	   *name = pnstrdup(arg, eq - arg);
+	char	   *value = pstrdup(eq + 1);
+	ListCell   *lc;
+
+	if (strcmp(name, "exclude") == 0)
+	{
+		foreach(lc, split_list(rel, value, ','))
+			p->map.props[column_index(rel, lfirst(lc))] = NULL;
+	}
+	else if (strcmp(name, "rename") == 0)
+	{
+		foreach(lc, split_list(rel, value, ','))
+		{
+			char	   *pair = lfirst(lc);
+			char	   *colon = strchr(pair, ':');
+
+			if (colon == NULL)
+				bad_arg(rel, psprintf("rename entry \"%s\" is not column:property", pair), NULL);
+			*colon = '\0';
+			hs_check_property_name("rename", colon + 1);
+			p->map.props[column_index(rel, pair)] = pstrdup(colon + 1);
+		}
+	}
+	else if (strcmp(name, "on_delete") == 0)
+	{
+		if (strcmp(value, "archive") != 0 && strcmp(value, "ignore") != 0)
+			bad_arg(rel, psprintf("invalid on_delete \"%s\"", value),
+					"Use on_delete=archive or on_delete=ignore.");
+		p->archive_on_delete = strcmp(value, "archive") == 0;
+	}
+	else
+		bad_arg(rel, psprintf("unknown option \"%s\"", name),
+				"Valid options are exclude=..., rename=col:property,... and on_delete=archive|ignore.");
+}
+
+/* Everything the trigger's arguments say, checked on every fire. */
+static HsPush *
+push_setup(TriggerData *td)
+{
+	Relation	rel = td->tg_relation;
+	Trigger    *tg = td->tg_trigger;
+	HsPush	   *p = palloc0(sizeof(HsPush));
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+	int			nfixed;
+
+	if (tg->tgnargs < 2)
+		bad_arg(rel, "needs at least an object type and a key column",
+				"Use hubspot_push('contacts', 'email' [, 'server'] [, 'exclude=col,...'] ...).");
+	p->object_type = tg->tgargs[0];
+	hs_check_object_type(p->object_type);
+	nfixed = (tg->tgnargs >= 3 && strchr(tg->tgargs[2], '=') == NULL) ? 3 : 2;
+	p->server = hs_server_get_by_name(nfixed == 3 ? tg->tgargs[2] : "hubspot");
+	(void) hs_token_get(p->server->serverid, GetUserId());
+	p->archive_on_delete = true;
+	p->desc = desc;
+
+	p->map.natts = desc->natts;
+	p->map.props = palloc0(sizeof(char *) * desc->natts);
+	p->map.conv = palloc0(sizeof(HsConverter) * desc->natts);
+	p->map.is_extra = palloc0(sizeof(bool) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		p->map.props[i] = pstrdup(NameStr(att->attname));
+		hs_converter_init(&p->map.conv[i], att->atttypid);
+	}
+	p->map.key_attno = column_index(rel, tg->tgargs[1]) + 1;
+	for (i = nfixed; i < tg->tgnargs; i++)
+	{
+		if (strchr(tg->tgargs[i], '=') == NULL)
+			bad_arg(rel, psprintf("argument \"%s\" is not an option", tg->tgargs[i]),
+					"Options look like exclude=col1,col2 or rename=col:property.");
+		apply_option(p, rel, tg->tgargs[i]);
+	}
+	if (p->map.props[p->map.key_attno - 1] == NULL)
+		bad_arg(rel, "the key column cannot be excluded", NULL);
+	p->id_property = p->map.props[p->map.key_attno - 1];
+	hs_check_property_name("the key column", p->id_property);
+	return p;
+}
+
+static char *
+key_of(HsPush *p, HeapTuple tup)
+{
+	bool		isnull;
+	int			k = p->map.key_attno - 1;
+	Datum		d = heap_getattr(tup, k + 1, p->desc, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("hubspot_push(): key column \"%s\" is NULL",
+						NameStr(TupleDescAttr(p->desc, k)->attname)),
+				 errdetail("A row without a key cannot be sent to HubSpot."),
+				 errhint("Make the key column NOT NULL.")));
+	return hs_value_text(&p->map.conv[k], d, p->id_property);
+}
+
+/* Did column i change as HubSpot would see it? */
+static bool
+column_changed(HsPush *p, int i, HeapTuple oldt, HeapTuple newt)
+{
+	Form_pg_attribute att = TupleDescAttr(p->desc, i);
+	bool		on,
+				nn;
+	Datum		o = heap_getattr(oldt, i + 1, p->desc, &on);
+	Datum		n = heap_getattr(newt, i + 1, p->desc, &nn);
+
+	if (on || nn)
+		return on != nn;
+	if (datumIsEqual(o, n, att->attbyval, att->attlen))
+		return false;
+	return strcmp(hs_value_text(&p->map.conv[i], o, p->map.props[i]),
+				  hs_value_text(&p->map.conv[i], n, p->map.props[i])) != 0;
+}
+
+static void
+queue_row(HsPush *p, HeapTuple oldt, HeapTuple newt)
+{
+	MemoryContext old;
+	StringInfoData buf;
+	bool		first = true;
+	char	   *key;
+	bool		key_changed;
+	int			i;
+
+	MemoryContextReset(p->rowcxt);
+	old = MemoryContextSwitchTo(p->rowcxt);
+	if (newt == NULL)
+	{
+		if (p->archive_on_delete)
+			hs_queue_put(p->writer, p->server->serverid, p->object_type, HS_OP_ARCHIVE,
+						 p->id_property, key_of(p, oldt), NULL);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	key = key_of(p, newt);
+	key_changed = oldt && strcmp(key, key_of(p, oldt)) != 0;
+	initStringInfo(&buf);
+	hs_props_begin(&buf);
+	for (i = 0; i < p->map.natts; i++)
+	{
+		bool		isnull;
+		Datum		d;
+
+		if (p->map.props[i] == NULL)
+			continue;
+		/* an UPDATE sends what changed; a new key gets the whole row */
+		if (oldt && !key_changed && !column_changed(p, i, oldt, newt))
+			continue;
+		d = heap_getattr(newt, i + 1, p->desc, &isnull);
+		hs_props_add_column(&buf, &first, &p->map, i, d, isnull, oldt != NULL);
+	}
+	if (!first || oldt == NULL)
+		hs_queue_put(p->writer, p->server->serverid, p->object_type, HS_OP_UPSERT,
+					 p->id_property, key, hs_props_end(&buf));
+	MemoryContextSwitchTo(old);
+}
+
+/* FOR EACH STATEMENT: old and new transition rows come in the same order. */
+static void
+queue_transition(HsPush *p, TriggerData *td)
+{
+	Tuplestorestate *oldts = td->tg_oldtable;
+	Tuplestorestate *newts = td->tg_newtable;
+	TupleTableSlot *oslot = MakeSingleTupleTableSlot(p->desc, &TTSOpsMinimalTuple);
+	TupleTableSlot *nslot = MakeSingleTupleTableSlot(p->desc, &TTSOpsMinimalTuple);
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && (oldts == NULL || newts == NULL))
+		bad_arg(td->tg_relation, "a statement-level UPDATE trigger needs transition tables",
+				"Add REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows.");
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && newts == NULL)
+		bad_arg(td->tg_relation, "a statement-level INSERT trigger needs a transition table",
+				"Add REFERENCING NEW TABLE AS new_rows.");
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && oldts == NULL)
+		bad_arg(td->tg_relation, "a statement-level DELETE trigger needs a transition table",
+				"Add REFERENCING OLD TABLE AS old_rows.");
+	if (oldts)
+		tuplestore_rescan(oldts);
+	if (newts)
+		tuplestore_rescan(newts);
+	for (;;)
+	{
+		bool		more_old = oldts && !TRIGGER_FIRED_BY_INSERT(td->tg_event) &&
+			tuplestore_gettupleslot(oldts, true, false, oslot);
+		bool		more_new = newts && !TRIGGER_FIRED_BY_DELETE(td->tg_event) &&
+			tuplestore_gettupleslot(newts, true, false, nslot);
+		bool		f1,
+					f2;
+
+		if (!more_old && !more_new)
+			break;
+		queue_row(p,
+				  more_old ? ExecFetchSlotHeapTuple(oslot, false, &f1) : NULL,
+				  more_new ? ExecFetchSlotHeapTuple(nslot, false, &f2) : NULL);
+	}
+	ExecDropSingleTupleTableSlot(oslot);
+	ExecDropSingleTupleTableSlot(nslot);
+}
+
+Datum
+hubspot_push(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	HsPush	   *p;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hubspot_push() must be called as a trigger")));
+	if (!TRIGGER_FIRED_AFTER(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hubspot_push() must be an AFTER trigger"),
+				 errdetail("A BEFORE trigger could queue rows that a later trigger or constraint rejects.")));
+	p = push_setup(td);
+	p->writer = hs_queue_open();
+	p->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hubspot_push row",
+									  ALLOCSET_DEFAULT_SIZES);
+	if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		queue_transition(p, td);
+	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		queue_row(p, NULL, td->tg_trigtuple);
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		queue_row(p, td->tg_trigtuple, td->tg_newtuple);
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		queue_row(p, td->tg_trigtuple, NULL);
+	hs_queue_close(p->writer);
+	MemoryContextDelete(p->rowcxt);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,401 @@
+/*-------------------------------------------------------------------------
+ * queue.c
+ *		The queue table behind the hubspot_queue view.
+ *
+ * Writers (the FDW, hubspot_enqueue, hubspot_push) insert rows directly
+ * through the heap and index AMs: ordinary roles hold no privilege on the
+ * table, and this is several times cheaper per row than SQL.  The rows are
+ * part of the writer's transaction, so a rollback sends nothing; a commit
+ * wakes this database's worker through its latch.
+ *
+ * The worker claims rows in short transactions (SKIP LOCKED), never holds
+ * one across an HTTP call, and writes each row's outcome back as jsonb.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "batch.h"
+#include "options.h"
+#include "queue.h"
+#include "worker.h"
+
+#define QUEUE_TABLE		"hubspot_queue_data"
+#define QUEUE_SEQ		"hubspot_queue_data_id_seq"
+#define NATTS			14
+
+struct HsQueueWriter
+{
+	Relation	rel;
+	Oid			seqid;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	Oid			owner;
+	TimestampTz now;
+};
+
+/* set when this transaction queued something: wake the worker at commit */
+static bool queued_in_xact = false;
+
+static Oid
+extension_schema(bool missing_ok)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("hubspot_fdw"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(nsp) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"hubspot_fdw\" is not installed in this database")));
+	return nsp;
+}
+
+bool
+hs_queue_exists(void)
+{
+	return OidIsValid(extension_schema(true));
+}
+
+static Oid
+queue_relid(const char *name)
+{
+	Oid			relid = get_relname_relid(name, extension_schema(false));
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("hubspot_fdw's queue table \"%s\" is missing", name),
+				 errhint("Reinstall the extension.")));
+	return relid;
+}
+
+/* "schema.hubspot_queue_data", quoted, for SPI */
+static char *
+queue_name(void)
+{
+	return quote_qualified_identifier(get_namespace_name(extension_schema(false)),
+									  QUEUE_TABLE);
+}
+
+HsQueueWriter *
+hs_queue_open(void)
+{
+	HsQueueWriter *w = palloc0(sizeof(HsQueueWriter));
+
+	if (!hs_worker_available())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hubspot_fdw must be loaded via shared_preload_libraries to queue writes"),
+				 errdetail("Queued writes are sent after COMMIT by a background worker."),
+				 errhint("Add hubspot_fdw to shared_preload_libraries and restart the server, or call hubspot_batch_*() to send at once.")));
+	w->rel = table_open(queue_relid(QUEUE_TABLE), RowExclusiveLock);
+	w->seqid = queue_relid(QUEUE_SEQ);
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel), &TTSOpsHeapTuple);
+	w->owner = GetUserId();
+	w->now = GetCurrentTransactionStartTimestamp();
+	return w;
+}
+
+static Datum
+text_or_null(const char *s, bool *isnull)
+{
+	*isnull = (s == NULL);
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+int64
+hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
+			 const char *id_property, const char *record_key, Jsonb *properties)
+{
+	Datum		values[NATTS];
+	bool		nulls[NATTS];
+	HeapTuple	tup;
+	int64		id = nextval_internal(w->seqid, false);
+
+	memset(nulls, true, sizeof(nulls));
+	values[0] = Int64GetDatum(id), nulls[0] = false;
+	values[1] = ObjectIdGetDatum(w->owner), nulls[1] = false;
+	values[2] = ObjectIdGetDatum(serverid), nulls[2] = false;
+	values[3] = text_or_null(object_type, &nulls[3]);
+	values[4] = text_or_null(hs_op_name(op), &nulls[4]);
+	values[5] = text_or_null(id_property, &nulls[5]);
+	values[6] = text_or_null(record_key, &nulls[6]);
+	if (properties)
+		values[7] = JsonbPGetDatum(properties), nulls[7] = false;
+	values[8] = CStringGetTextDatum("pending"), nulls[8] = false;
+	values[9] = Int32GetDatum(0), nulls[9] = false;
+	values[10] = TimestampTzGetDatum(w->now), nulls[10] = false;
+
+	tup = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
+	ExecStoreHeapTuple(tup, w->slot, true);
+	simple_table_tuple_insert(w->rel, w->slot);
+	ExecInsertIndexTuples(w->rri, w->slot, w->estate, false, false, NULL, NIL);
+	ExecClearTuple(w->slot);
+	ResetPerTupleExprContext(w->estate);
+	queued_in_xact = true;
+	return id;
+}
+
+void
+hs_queue_close(HsQueueWriter *w)
+{
+	ExecCloseIndices(w->rri);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+	pfree(w);
+}
+
+/* Something this transaction did makes work for the worker after COMMIT. */
+void
+hs_queue_mark_queued(void)
+{
+	queued_in_xact = true;
+}
+
+void
+hs_queue_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (queued_in_xact)
+				hs_worker_wake(MyDatabaseId);
+			queued_in_xact = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			queued_in_xact = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Worker side (runs as superuser inside the worker's own transactions)
+ * ------------------------------------------------------------------------
+ */
+
+/* Rows a crash left in 'sending' go back to 'pending': at least once. */
+void
+hs_queue_recover(void)
+{
+	char	   *sql = psprintf("UPDATE %s SET state = 'pending' WHERE state = 'sending'",
+							   queue_name());
+
+	if (SPI_execute(sql, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not reset sending rows");
+	if (SPI_processed > 0)
+		ereport(LOG,
+				(errmsg("hubspot_fdw: %llu queued writes caught in sending are pending again",
+						(unsigned long long) SPI_processed)));
+}
+
+static char *
+spi_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static int
+cmp_row_id(const void *a, const void *b)
+{
+	int64		x = ((const HsQueueRow *) a)->id;
+	int64		y = ((const HsQueueRow *) b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Claim up to limit pending rows in id order, skipping paused servers.
+ * The rows are palloc'd in the caller's context, not SPI's.
+ */
+HsQueueRow *
+hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *nrows)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		args[2];
+	HsQueueRow *rows;
+	uint64		i;
+
+	if (plan == NULL)
+	{
+		Oid			types[2] = {OIDARRAYOID, INT4OID};
+		char	   *q = queue_name();
+		char	   *sql = psprintf(
+								   "UPDATE %s q SET state = 'sending', sent_at = now() "
+								   "WHERE q.id IN (SELECT id FROM %s WHERE state = 'pending' "
+								   "AND server_id <> ALL($1) ORDER BY id LIMIT $2 "
+								   "FOR UPDATE SKIP LOCKED) "
+								   "RETURNING q.id, q.owner, q.server_id, q.object_type, "
+								   "q.operation, q.id_property, q.record_key, q.properties, q.attempts",
+								   q, q);
+
+		plan = SPI_prepare(sql, 2, types);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the queue claim: %s", SPI_result_code_string(SPI_result));
+	}
+	args[0] = PointerGetDatum(construct_array((Datum *) skip_servers, nskip, OIDOID,
+											  sizeof(Oid), true, TYPALIGN_INT));
+	args[1] = Int32GetDatum(limit);
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not claim queued writes");
+
+	rows = MemoryContextAllocZero(cxt, sizeof(HsQueueRow) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HsQueueRow *r = &rows[i];
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		bool		isnull;
+		Datum		d;
+		char	   *op;
+
+		r->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		r->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		r->serverid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		r->object_type = spi_text(tup, desc, 4);
+		op = spi_text(tup, desc, 5);
+		if (!hs_op_from_name(op, &r->op))
+			r->op = HS_OP_UPSERT;
+		r->id_property = spi_text(tup, desc, 6);
+		r->record_key = spi_text(tup, desc, 7);
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		r->properties = isnull ? NULL : DatumGetJsonbPCopy(d);
+		r->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+		MemoryContextSwitchTo(old);
+	}
+	*nrows = (int) SPI_processed;
+	qsort(rows, *nrows, sizeof(HsQueueRow), cmp_row_id);
+	return rows;
+}
+
+/* Write every row's outcome back in one statement. */
+void
+hs_queue_settle(HsSettle *s, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *states = palloc(sizeof(Datum) * n);
+	Datum	   *results = palloc(sizeof(Datum) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	Datum	   *incs = palloc(sizeof(Datum) * n);
+	bool	   *rnull = palloc(sizeof(bool) * n);
+	bool	   *enull = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	Datum		args[5];
+	int			i;
+
+	if (n == 0)
+		return;
+	if (plan == NULL)
+	{
+		Oid			types[5] = {INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+		JSONBARRAYOID, INT4ARRAYOID};
+		char	   *sql = psprintf(
+								   "UPDATE %s q SET state = u.state, result = u.result, "
+								   "error = coalesce(u.error, CASE WHEN u.state = 'done' THEN NULL ELSE q.error END), "
+								   "attempts = q.attempts + u.inc, sent_at = now() "
+								   "FROM unnest($1, $2, $3, $4, $5) AS u(id, state, result, error, inc) "
+								   "WHERE q.id = u.id",
+								   queue_name());
+
+		plan = SPI_prepare(sql, 5, types);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the queue settle: %s", SPI_result_code_string(SPI_result));
+	}
+	for (i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(s[i].id);
+		states[i] = CStringGetTextDatum(s[i].state);
+		results[i] = s[i].result ? JsonbPGetDatum(s[i].result) : (Datum) 0;
+		rnull[i] = s[i].result == NULL;
+		errors[i] = s[i].error ? JsonbPGetDatum(s[i].error) : (Datum) 0;
+		enull[i] = s[i].error == NULL;
+		incs[i] = Int32GetDatum(s[i].attempt);
+	}
+	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(states, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_md_array(results, rnull, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_md_array(errors, enull, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(incs, n, INT4OID, 4, true, TYPALIGN_INT));
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not settle queued writes");
+}
+
+/* Remove done rows older than the retention, a few at a time. */
+int64
+hs_queue_cleanup(int retention_s, int limit)
+{
+	char	   *q = queue_name();
+	char	   *sql = psprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s "
+							   "WHERE state = 'done' AND sent_at < now() - make_interval(secs => %d) "
+							   "LIMIT %d)", q, q, retention_s, limit);
+
+	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not clean up the queue");
+	return (int64) SPI_processed;
+}
+
+/* Some role with pending rows for a server (to test its token). */
+Oid
+hs_queue_pending_owner(Oid serverid)
+{
+	char	   *sql = psprintf("SELECT owner FROM %s WHERE state = 'pending' AND server_id = %u LIMIT 1",
+							   queue_name(), serverid);
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed == 0)
+		return InvalidOid;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? InvalidOid : DatumGetObjectId(d);
+}

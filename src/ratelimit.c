@@ -1,0 +1,362 @@
+/*-------------------------------------------------------------------------
+ * ratelimit.c
+ *		One call budget and one pause state per foreign server, shared by
+ *		every backend and worker.
+ *
+ * The budget is an exact sliding window: the start times of the last calls
+ * are kept in a ring, and a call may start when the call K places back
+ * (K = the allowed calls per window) is older than the window.  HubSpot's
+ * X-HubSpot-RateLimit-* headers correct the window length and K; without
+ * them the server's rate_limit option (per 10 s) rules.
+ *
+ * Without shared_preload_libraries the state is process-local, which is
+ * still right for one backend's synchronous calls.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "ratelimit.h"
+
+#define HS_MAX_SERVERS		64
+#define HS_RING				512
+#define HS_DEFAULT_WINDOW	10000
+
+typedef struct HsSlot
+{
+	Oid			dbid;
+	Oid			serverid;
+	int			window_ms;		/* HubSpot's interval, default 10 s */
+	int			hs_max;			/* HubSpot's max per window, -1 unknown */
+	int			hs_remaining;
+	long		hs_daily_remaining;
+	TimestampTz blocked_until;	/* budget: no call before this */
+	TimestampTz paused_until;	/* pause: see pause_kind */
+	HsPauseKind pause_kind;
+	uint32		pause_token;	/* AUTH: the token hash that failed */
+	int			failures;		/* consecutive transient failures */
+	char		last_error[512];
+	int			head;
+	int			count;
+	TimestampTz ring[HS_RING];
+} HsSlot;
+
+typedef struct HsShared
+{
+	LWLock	   *lock;
+	HsSlot		slots[HS_MAX_SERVERS];
+} HsShared;
+
+static HsShared *shared = NULL;
+static HsShared *local = NULL;
+
+Size
+hs_ratelimit_shmem_size(void)
+{
+	return MAXALIGN(sizeof(HsShared));
+}
+
+void
+hs_ratelimit_shmem_init(void)
+{
+	bool		found;
+
+	shared = ShmemInitStruct("hubspot_fdw rate limits", sizeof(HsShared), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(HsShared));
+		shared->lock = &(GetNamedLWLockTranche("hubspot_fdw_ratelimit"))->lock;
+	}
+}
+
+static HsShared *
+state(void)
+{
+	if (shared)
+		return shared;
+	if (local == NULL)
+		local = MemoryContextAllocZero(TopMemoryContext, sizeof(HsShared));
+	return local;
+}
+
+static void
+lock(HsShared *s)
+{
+	if (s == shared)
+		LWLockAcquire(s->lock, LW_EXCLUSIVE);
+}
+
+static void
+unlock(HsShared *s)
+{
+	if (s == shared)
+		LWLockRelease(s->lock);
+}
+
+/* Caller holds the lock. */
+static HsSlot *
+slot_for(HsShared *s, Oid serverid)
+{
+	HsSlot	   *free_slot = NULL;
+	int			i;
+
+	for (i = 0; i < HS_MAX_SERVERS; i++)
+	{
+		HsSlot	   *sl = &s->slots[i];
+
+		if (sl->serverid == serverid && sl->dbid == MyDatabaseId)
+			return sl;
+		if (sl->serverid == InvalidOid && free_slot == NULL)
+			free_slot = sl;
+	}
+	if (free_slot == NULL)
+	{
+		/* reuse the slot idle longest; its budget is long expired by now */
+		free_slot = &s->slots[0];
+		for (i = 1; i < HS_MAX_SERVERS; i++)
+			if (s->slots[i].ring[(s->slots[i].head + HS_RING - 1) % HS_RING] <
+				free_slot->ring[(free_slot->head + HS_RING - 1) % HS_RING])
+				free_slot = &s->slots[i];
+	}
+	memset(free_slot, 0, sizeof(HsSlot));
+	free_slot->dbid = MyDatabaseId;
+	free_slot->serverid = serverid;
+	free_slot->window_ms = HS_DEFAULT_WINDOW;
+	free_slot->hs_max = -1;
+	free_slot->hs_remaining = -1;
+	free_slot->hs_daily_remaining = -1;
+	return free_slot;
+}
+
+/* Calls allowed per window, and the window, scaled to fit the ring. */
+static void
+budget(HsSlot *sl, int rate_limit, int *k, long *window_ms)
+{
+	double		w = sl->window_ms;
+	double		max = (double) rate_limit * w / HS_DEFAULT_WINDOW;
+
+	if (sl->hs_max > 0 && sl->hs_max < max)
+		max = sl->hs_max;
+	if (max < 1)
+	{
+		/* fewer than one call per window: stretch the window instead */
+		w = w / max;
+		max = 1;
+	}
+	if (max > HS_RING)
+	{
+		w = w * HS_RING / max;
+		max = HS_RING;
+	}
+	*k = (int) max;
+	/* a margin for the time a request takes to reach HubSpot */
+	*window_ms = (long) (w + w / 50);
+}
+
+bool
+hs_ratelimit_acquire(Oid serverid, int rate_limit, long *wait_ms)
+{
+	HsShared   *s = state();
+	TimestampTz now = GetCurrentTimestamp();
+	HsSlot	   *sl;
+	bool		ok = true;
+	int			k;
+	long		window;
+
+	lock(s);
+	sl = slot_for(s, serverid);
+	budget(sl, rate_limit, &k, &window);
+	if (sl->blocked_until > now)
+	{
+		*wait_ms = (long) ((sl->blocked_until - now) / 1000) + 1;
+		ok = false;
+	}
+	else if (sl->count >= k)
+	{
+		TimestampTz oldest = sl->ring[(sl->head + HS_RING - k) % HS_RING];
+		TimestampTz free_at = oldest + (TimestampTz) window * 1000;
+
+		if (free_at > now)
+		{
+			*wait_ms = (long) ((free_at - now) / 1000) + 1;
+			ok = false;
+		}
+	}
+	if (ok)
+	{
+		sl->ring[sl->head] = now;
+		sl->head = (sl->head + 1) % HS_RING;
+		sl->count = Min(sl->count + 1, HS_RING);
+	}
+	unlock(s);
+	return ok;
+}
+
+void
+hs_ratelimit_observe(Oid serverid, const HsRateHeaders *h)
+{
+	HsShared   *s = state();
+	HsSlot	   *sl;
+
+	if (h->max < 0 && h->interval_ms < 0 && h->daily_remaining < 0 && h->remaining < 0)
+		return;
+	lock(s);
+	sl = slot_for(s, serverid);
+	if (h->interval_ms > 0)
+		sl->window_ms = h->interval_ms;
+	if (h->max > 0)
+		sl->hs_max = h->max;
+	sl->hs_remaining = h->remaining;
+	if (h->daily_remaining >= 0)
+		sl->hs_daily_remaining = h->daily_remaining;
+	unlock(s);
+}
+
+/* A 429 for the rolling window: nothing starts until a slot is surely free. */
+void
+hs_ratelimit_limited(Oid serverid, const char *policy, long wait_ms)
+{
+	HsShared   *s = state();
+	TimestampTz now = GetCurrentTimestamp();
+	HsSlot	   *sl;
+	long		ms = wait_ms;
+
+	lock(s);
+	sl = slot_for(s, serverid);
+	if (ms < 0)
+	{
+		if (policy && strcmp(policy, "SECONDLY") == 0)
+			ms = 1000;
+		else
+			ms = sl->window_ms / 10;
+	}
+	sl->blocked_until = Max(sl->blocked_until, now + (TimestampTz) ms * 1000);
+	unlock(s);
+}
+
+uint32
+hs_token_hash(const char *token)
+{
+	return token ? hash_bytes((const unsigned char *) token, strlen(token)) : 0;
+}
+
+/*
+ * Is the server paused?  An auth pause ends as soon as the token differs
+ * from the one that failed: the user fixed the mapping.
+ */
+bool
+hs_server_paused(Oid serverid, uint32 token_hash, long *wait_ms)
+{
+	HsShared   *s = state();
+	TimestampTz now = GetCurrentTimestamp();
+	HsSlot	   *sl;
+	bool		paused = false;
+
+	lock(s);
+	sl = slot_for(s, serverid);
+	if (sl->pause_kind == HS_PAUSE_AUTH && sl->pause_token != token_hash)
+		sl->pause_kind = HS_PAUSE_NONE;
+	else if (sl->pause_kind != HS_PAUSE_NONE && sl->paused_until <= now)
+		sl->pause_kind = HS_PAUSE_NONE;
+	if (sl->pause_kind != HS_PAUSE_NONE)
+	{
+		paused = true;
+		*wait_ms = (long) ((sl->paused_until - now) / 1000);
+	}
+	unlock(s);
+	return paused;
+}
+
+void
+hs_server_pause(Oid serverid, HsPauseKind kind, long ms, uint32 token_hash,
+				const char *error)
+{
+	HsShared   *s = state();
+	HsSlot	   *sl;
+
+	lock(s);
+	sl = slot_for(s, serverid);
+	sl->pause_kind = kind;
+	sl->paused_until = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+	sl->pause_token = token_hash;
+	if (error)
+		strlcpy(sl->last_error, error, sizeof(sl->last_error));
+	unlock(s);
+}
+
+/* Transient failure: pause the server 0.5 s, 1 s, 2 s ... 5 min, with jitter. */
+void
+hs_server_backoff(Oid serverid, int max_attempts, const char *error)
+{
+	HsShared   *s = state();
+	HsSlot	   *sl;
+	long		ms;
+
+	lock(s);
+	sl = slot_for(s, serverid);
+	sl->failures++;
+	ms = 500L << Min(sl->failures - 1, 10);
+	ms = Min(ms, 300000L);
+	ms = ms / 2 + (long) (random() % (ms / 2 + 1));
+	sl->pause_kind = HS_PAUSE_BACKOFF;
+	sl->paused_until = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+	if (error)
+		strlcpy(sl->last_error, error, sizeof(sl->last_error));
+	unlock(s);
+}
+
+void
+hs_server_ok(Oid serverid)
+{
+	HsShared   *s = state();
+	HsSlot	   *sl;
+
+	lock(s);
+	sl = slot_for(s, serverid);
+	sl->failures = 0;
+	if (sl->pause_kind == HS_PAUSE_BACKOFF)
+		sl->pause_kind = HS_PAUSE_NONE;
+	unlock(s);
+}
+
+int
+hs_server_states(HsServerState *out, int max)
+{
+	HsShared   *s = state();
+	TimestampTz now = GetCurrentTimestamp();
+	int			n = 0;
+	int			i;
+
+	lock(s);
+	for (i = 0; i < HS_MAX_SERVERS && n < max; i++)
+	{
+		HsSlot	   *sl = &s->slots[i];
+		HsServerState *o = &out[n];
+		int			j;
+
+		if (sl->serverid == InvalidOid || sl->dbid != MyDatabaseId)
+			continue;
+		o->serverid = sl->serverid;
+		o->pause_kind = sl->pause_kind;
+		o->paused_until = sl->pause_kind == HS_PAUSE_NONE ? 0 : sl->paused_until;
+		strlcpy(o->last_error, sl->last_error, sizeof(o->last_error));
+		o->budget_used = 0;
+		for (j = 0; j < sl->count; j++)
+			if (now - sl->ring[(sl->head + HS_RING - 1 - j) % HS_RING] <
+				(TimestampTz) sl->window_ms * 1000)
+				o->budget_used++;
+		o->budget_max = sl->hs_max;
+		o->hs_remaining = sl->hs_remaining;
+		o->hs_daily_remaining = sl->hs_daily_remaining;
+		n++;
+	}
+	unlock(s);
+	return n;
+}

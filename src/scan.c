@@ -1,0 +1,286 @@
+/*-------------------------------------------------------------------------
+ * scan.c
+ *		SELECT from a hubspot_fdw foreign table.
+ *
+ * Reads HubSpot's list endpoint page by page (100 a page, "after" paging),
+ * asking only for the properties of the columns the query uses.  All
+ * quals are checked locally.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "executor/executor.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "convert.h"
+#include "dispatch.h"
+#include "options.h"
+#include "scan.h"
+
+#define HS_PAGE_SIZE 100
+
+typedef struct HsScanState
+{
+	HsServer   *server;
+	char	   *token;
+	char	   *base_query;
+	int			natts;
+	char	  **props;			/* per attribute: property, NULL if unused */
+	bool	   *is_id;
+	bool	   *is_extra;
+	FmgrInfo   *in;
+	Oid		   *ioparam;
+	Jsonb	   *page;
+	int			pos;
+	int			count;
+	char	   *after;
+	bool		done;
+	HsTable    *table;
+} HsScanState;
+
+bool
+hs_is_id_column(Oid relid, int attnum, const char *property)
+{
+	return strcmp(property, "hs_object_id") == 0 ||
+		(strcmp(property, "id") == 0 && strcmp(get_attname(relid, attnum, false), "id") == 0);
+}
+
+void
+hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	baserel->rows = 1000;
+}
+
+void
+hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	Cost		startup = 100;
+	Cost		total = startup + baserel->rows * 10;
+
+	add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL,
+													   baserel->rows, startup, total,
+													   NIL, NULL, NULL, NIL));
+}
+
+ForeignScan *
+hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				 ForeignPath *best_path, List *tlist, List *scan_clauses,
+				 Plan *outer_plan)
+{
+	Bitmapset  *attrs = NULL;
+	List	   *used = NIL;
+	ListCell   *lc;
+	int			i;
+
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	foreach(lc, baserel->baserestrictinfo)
+		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, baserel->relid, &attrs);
+	/* a whole-row reference (attno 0) needs every column */
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+		attrs = NULL, used = lappend_int(used, 0);
+	for (i = -1; (i = bms_next_member(attrs, i)) >= 0;)
+	{
+		int			attno = i + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno > 0)
+			used = lappend_int(used, attno);
+	}
+	scan_clauses = extract_actual_clauses(scan_clauses, false);
+	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
+							list_make1(used), NIL, NIL, outer_plan);
+}
+
+static void
+map_columns(HsScanState *st, Relation rel, List *used)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		all = used != NIL && linitial_int(used) == 0;
+	StringInfoData props;
+	int			i;
+
+	st->natts = desc->natts;
+	st->props = palloc0(sizeof(char *) * desc->natts);
+	st->is_id = palloc0(sizeof(bool) * desc->natts);
+	st->is_extra = palloc0(sizeof(bool) * desc->natts);
+	st->in = palloc0(sizeof(FmgrInfo) * desc->natts);
+	st->ioparam = palloc0(sizeof(Oid) * desc->natts);
+	initStringInfo(&props);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			infn;
+
+		if (att->attisdropped || (!all && !list_member_int(used, i + 1)))
+			continue;
+		st->props[i] = hs_column_property(RelationGetRelid(rel), i + 1);
+		st->is_id[i] = hs_is_id_column(RelationGetRelid(rel), i + 1, st->props[i]);
+		st->is_extra[i] = att->atttypid == JSONBOID &&
+			GetForeignColumnOptions(RelationGetRelid(rel), i + 1) == NIL;
+		getTypeInputInfo(att->atttypid, &infn, &st->ioparam[i]);
+		fmgr_info(infn, &st->in[i]);
+		if (!st->is_id[i] && !st->is_extra[i])
+			appendStringInfo(&props, "%s%s", props.len ? "," : "", st->props[i]);
+	}
+	st->base_query = psprintf("limit=%d%s%s", HS_PAGE_SIZE,
+							  props.len ? "&properties=" : "", props.data);
+}
+
+void
+hsBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fs = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	HsScanState *st = palloc0(sizeof(HsScanState));
+	Oid			userid;
+
+	node->fdw_state = st;
+	st->table = hs_table_get(RelationGetRelid(rel));
+	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
+	map_columns(st, rel, linitial(fs->fdw_private));
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	{
+		RangeTblEntry *rte = exec_rt_fetch(fs->scan.scanrelid, node->ss.ps.state);
+
+		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	}
+	st->token = hs_token_get(st->server->serverid, userid);
+}
+
+static bool
+fetch_page(HsScanState *st)
+{
+	JsonbValue	v;
+	JsonbValue *jv;
+	char	   *query = st->base_query;
+	char	   *url;
+
+	if (st->done)
+		return false;
+	if (st->after)
+	{
+		char	   *e = curl_easy_escape(NULL, st->after, 0);
+
+		query = psprintf("%s&after=%s", st->base_query, e);
+		curl_free(e);
+	}
+	url = hs_api_list_url(st->server, st->table->object_type, query);
+	st->page = hs_call_get(st->server, st->token, url);
+	jv = hs_jsonb_get(&st->page->root, "results", &v);
+	st->count = (jv && jv->type == jbvBinary && JsonContainerIsArray(jv->val.binary.data)) ?
+		JsonContainerSize(jv->val.binary.data) : 0;
+	st->pos = 0;
+	st->after = NULL;
+	jv = hs_jsonb_get(&st->page->root, "paging", &v);
+	if (jv && jv->type == jbvBinary)
+	{
+		JsonbValue	nv;
+		JsonbValue *next = hs_jsonb_get(jv->val.binary.data, "next", &nv);
+
+		if (next && next->type == jbvBinary)
+			st->after = hs_jsonb_scalar_text(hs_jsonb_get(next->val.binary.data, "after", &v));
+	}
+	st->done = st->after == NULL;
+	return st->count > 0;
+}
+
+static void
+fill_slot(HsScanState *st, JsonbContainer *obj, TupleTableSlot *slot, Oid *types)
+{
+	JsonbValue	pv;
+	JsonbValue *props = hs_jsonb_get(obj, "properties", &pv);
+	int			i;
+
+	for (i = 0; i < st->natts; i++)
+	{
+		JsonbValue	v;
+		char	   *text = NULL;
+
+		slot->tts_isnull[i] = true;
+		if (st->props[i] == NULL)
+			continue;
+		if (st->is_extra[i] && props && props->type == jbvBinary)
+		{
+			slot->tts_values[i] = JsonbPGetDatum(JsonbValueToJsonb(props));
+			slot->tts_isnull[i] = false;
+			continue;
+		}
+		if (st->is_id[i])
+			text = hs_jsonb_scalar_text(hs_jsonb_get(obj, "id", &v));
+		else if (props && props->type == jbvBinary)
+			text = hs_jsonb_scalar_text(hs_jsonb_get(props->val.binary.data, st->props[i], &v));
+		if (text == NULL || (text[0] == '\0' && types[i] != TEXTOID))
+			continue;
+		slot->tts_values[i] = hs_value_from_text(text, types[i], -1, &st->in[i], st->ioparam[i]);
+		slot->tts_isnull[i] = false;
+	}
+}
+
+TupleTableSlot *
+hsIterateForeignScan(ForeignScanState *node)
+{
+	HsScanState *st = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	Oid		   *types = palloc(sizeof(Oid) * desc->natts);
+	JsonbValue	v;
+	JsonbValue *results;
+	JsonbValue *item;
+	int			i;
+
+	ExecClearTuple(slot);
+	if (st->page == NULL || st->pos >= st->count)
+		if (!fetch_page(st))
+			return slot;
+	results = hs_jsonb_get(&st->page->root, "results", &v);
+	item = getIthJsonbValueFromContainer(results->val.binary.data, st->pos++);
+	for (i = 0; i < desc->natts; i++)
+		types[i] = TupleDescAttr(desc, i)->atttypid;
+	if (item->type == jbvBinary)
+		fill_slot(st, item->val.binary.data, slot, types);
+	else
+		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+	ExecStoreVirtualTuple(slot);
+	return slot;
+}
+
+void
+hsReScanForeignScan(ForeignScanState *node)
+{
+	HsScanState *st = node->fdw_state;
+
+	st->page = NULL;
+	st->after = NULL;
+	st->done = false;
+	st->pos = st->count = 0;
+}
+
+void
+hsEndForeignScan(ForeignScanState *node)
+{
+}
+
+void
+hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	HsScanState *st = node->fdw_state;
+
+	ExplainPropertyText("HubSpot call",
+						psprintf("GET %s", hs_api_list_url(st->server, st->table->object_type,
+														   st->base_query)),
+						es);
+}

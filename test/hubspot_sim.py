@@ -1,0 +1,2316 @@
+#!/usr/bin/env python3
+"""HubSpot CRM API simulator for the hubspot_fdw tests (Python 3 standard library only).
+
+    python3 test/hubspot_sim.py [--host 127.0.0.1] [--port 0] [--port-file PATH] [--verbose]
+
+Binds (port 0 = a free port), writes the port to PATH (atomically), serves until SIGTERM/SIGINT
+and exits 0.  Behaves as shared/hubspot-api/REFERENCE.md says HubSpot does:
+
+  /crm/v3/objects/{t}/...  and  /crm/objects/{YYYY-MM >= 2025-09}/{t}/...  (2026-09 and later:
+  partial failures are 200/201 with errors[], earlier ones 207)
+      POST batch/{upsert,update,create,read,archive}, GET list, GET/PATCH/DELETE {id},
+      POST (create one), POST search
+  /crm/v3/properties/{t}[/{name}]  and  /crm/properties/{YYYY-MM}/{t}[/{name}]   (GET)
+  t = plural name or 0-N of a standard type, 2-N, p_name or pNNN_name.
+  Tokens: pat-test (all scopes), pat-readonly (crm.objects.*.read, crm.schemas.*.read).
+
+Control API (no auth, JSON, not logged, never faulted):
+  POST /_sim/reset                 objects, log, faults, counters, config, schemas -> defaults
+  GET|POST /_sim/config            merge keys of DEFAULT_CONFIG below, plus "tokens":
+                                   {token: "all" | [scopes, "*" wildcards ok] | null (remove)}
+  GET|POST|DELETE /_sim/faults     POST appends {count (default 1, negative = until cleared),
+                                   status, body, headers, delay_ms, drop, garbage, truncate,
+                                   match (path substring)}; checked before auth and rate limits
+  GET|DELETE /_sim/requests        GET ?since=SEQ -> {"requests": [...]}
+  GET|DELETE /_sim/stats           calls, by_status, inputs, rate_limited, max_in_flight, ...
+  GET /_sim/objects/{t}            stored objects incl. archived, by id
+  GET|POST /_sim/properties/{t}    POST {"properties": [Property...]} replaces t's schema
+  POST /_sim/daily_reset           reset the daily counters
+"""
+
+import argparse
+import bisect
+import datetime as dt
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+# --------------------------------------------------------------------------------------------
+# Fixed texts (REFERENCE.md sections 3, 4.3, 5, 6)
+
+MSG_401 = ("Authentication credentials not found. This API supports OAuth 2.0 authentication and "
+           "you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+MSG_403 = ("This app hasn't been granted all required scopes to make this call. Read more about "
+           "required scopes here: https://developers.hubspot.com/scopes.")
+MSG_TOO_MANY = ("The maximum number of inputs supported in a batch is 100. Please reduce the number "
+                "of items and try again")
+MSG_TOO_MANY_HIST = ("The maximum number of inputs supported in a batch request for property "
+                     "histories is 50. Please reduce the number of items and try again")
+MSG_TEN_SECONDLY = "You have reached your ten_secondly_rolling limit."
+MSG_DAILY = "You have reached your daily limit."
+MSG_SECONDLY = "You have reached your secondly limit."
+SCOPES_LINK = "https://developers.hubspot.com/scopes"
+
+JSON_CT = "application/json;charset=utf-8"
+MAX_STRING = 65536
+FIRST_ID = 1001
+UNLIMITED_REPORTED_MAX = 100000
+UNLIMITED_REPORTED_DAILY = 1000000000
+
+REASONS = {s.value: s.phrase for s in HTTPStatus}
+REASONS.update({207: "Multi-Status", 423: "Locked", 429: "Too Many Requests",
+                477: "Migration in Progress", 520: "Unknown Error", 521: "Web Server Is Down",
+                522: "Connection Timed Out", 523: "Origin Is Unreachable",
+                524: "A Timeout Occurred"})
+
+DEFAULT_TOKENS = {
+    "pat-test": "all",
+    "pat-readonly": ["crm.objects.*.read", "crm.schemas.*.read"],
+}
+
+DEFAULT_CONFIG = {
+    "rate_limit_max": 0,             # requests per window per token; 0 = unlimited
+    "rate_limit_interval_ms": 10000,
+    "daily_limit": 250000,           # per token; 0 = unlimited
+    "send_rate_headers": True,
+    "retry_after_on_429": None,      # None or seconds -> Retry-After on 429s
+    "shuffle_results": True,         # True (random, never input order), "reverse", False
+    "latency_ms": 0,
+    "record_bodies": True,
+    "mode": "normal",                # "normal" | "sink"
+    "search_rate_limit": 5,          # search requests per second per token; 0 = unlimited
+    "strict_fields": True,           # unknown fields in request bodies -> malformed-JSON 400
+    "log_limit": 100000,             # request-log entries kept (oldest dropped)
+}
+
+# --------------------------------------------------------------------------------------------
+# Object types (REFERENCE.md section 7)
+
+STANDARD_TYPES = [
+    ("contacts", "0-1", "CONTACT"), ("companies", "0-2", "COMPANY"), ("deals", "0-3", "DEAL"),
+    ("tickets", "0-5", "TICKET"), ("products", "0-7", "PRODUCT"),
+    ("line_items", "0-8", "LINE_ITEM"), ("quotes", "0-14", "QUOTE"),
+    ("communications", "0-18", "COMMUNICATION"),
+    ("feedback_submissions", "0-19", "FEEDBACK_SUBMISSION"), ("tasks", "0-27", "TASK"),
+    ("notes", "0-46", "NOTE"), ("meetings", "0-47", "MEETING"), ("calls", "0-48", "CALL"),
+    ("emails", "0-49", "EMAIL"), ("invoices", "0-53", "INVOICE"),
+    ("marketing_events", "0-54", "MARKETING_EVENT"), ("subscriptions", "0-69", "SUBSCRIPTION"),
+    ("goals", "0-74", "GOAL"), ("discounts", "0-84", "DISCOUNT"), ("fees", "0-85", "FEE"),
+    ("taxes", "0-86", "TAX"), ("commerce_payments", "0-101", "COMMERCE_PAYMENT"),
+    ("users", "0-115", "USER"), ("postal_mail", "0-116", "POSTAL_MAIL"),
+    ("orders", "0-123", "ORDER"), ("leads", "0-136", "LEAD"), ("carts", "0-142", "CART"),
+    ("services", "0-162", "SERVICE"), ("courses", "0-410", "COURSE"),
+    ("listings", "0-420", "LISTING"), ("appointments", "0-421", "APPOINTMENT"),
+    ("projects", "0-970", "PROJECT"),
+]
+
+
+class ObjType:
+    """A resolved object type: canonical store key, type id (0-1 ...), singular name, scopes."""
+    __slots__ = ("key", "type_id", "singular", "write_scopes", "read_scopes", "schema_scopes")
+
+    def __init__(self, key, type_id, singular, scope_name):
+        self.key = key
+        self.type_id = type_id
+        self.singular = singular
+        if key == "tickets":
+            self.write_scopes = ("tickets",)
+            self.read_scopes = ("crm.objects.tickets.read", "tickets")
+        else:
+            w = "crm.objects.%s.write" % scope_name
+            r = "crm.objects.%s.read" % scope_name
+            extra = ("e-commerce",) if key in ("products", "line_items") else ()
+            self.write_scopes = (w,) + extra
+            self.read_scopes = (r, w) + extra
+        self.schema_scopes = ("crm.schemas.%s.read" % scope_name,) + self.read_scopes
+
+
+TYPES_BY_NAME = {}
+for _n, _i, _s in STANDARD_TYPES:
+    _t = ObjType(_n, _i, _s, _n)
+    TYPES_BY_NAME[_n] = _t
+    TYPES_BY_NAME[_i] = _t
+RE_CUSTOM_ID = re.compile(r"^2-\d+$")
+RE_CUSTOM_NAME = re.compile(r"^p\d*_([a-z0-9_]+)$")
+_custom_types = {}
+
+
+def resolve_type(name):
+    """Object type from a path segment, or None when HubSpot could not infer it."""
+    t = TYPES_BY_NAME.get(name) or TYPES_BY_NAME.get(name.lower())
+    if t is not None:
+        return t
+    t = _custom_types.get(name)
+    if t is not None:
+        return t
+    low = name.lower()
+    if RE_CUSTOM_ID.match(low):
+        t = ObjType(low, low, low.upper(), "custom")
+    else:
+        m = RE_CUSTOM_NAME.match(low)
+        if not m:
+            return None
+        key = "p_" + m.group(1)
+        t = ObjType(key, key, m.group(1).upper(), "custom")
+    _custom_types[name] = t
+    return t
+
+
+# --------------------------------------------------------------------------------------------
+# Property schemas (REFERENCE.md section 8)
+
+GROUPS = {"contacts": "contactinformation", "companies": "companyinformation",
+          "deals": "dealinformation", "tickets": "ticketinformation"}
+DEFAULT_FIELD_TYPE = {"string": "text", "number": "number", "bool": "booleancheckbox",
+                      "enumeration": "select", "date": "date", "datetime": "date",
+                      "phone_number": "phonenumber"}
+BOOL_OPTIONS = [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+                {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}]
+AUTO_PROPS = ("hs_object_id", "createdate", "lastmodifieddate")
+SIM_EPOCH = "2024-01-01T00:00:00.000Z"
+
+
+def _opts(*pairs):
+    return [{"label": label, "value": value, "displayOrder": i, "hidden": False, "description": ""}
+            for i, (value, label) in enumerate(pairs)]
+
+
+def _p(name, type_="string", field=None, options=None, unique=False, ro=False, hs=True, label=None):
+    return {"name": name, "type": type_, "fieldType": field or DEFAULT_FIELD_TYPE[type_],
+            "options": options or [], "hasUniqueValue": unique, "readOnlyValue": ro,
+            "hubspotDefined": hs, "label": label}
+
+
+def _auto():
+    return [_p("hs_object_id", "number", ro=True, label="Record ID"),
+            _p("createdate", "datetime", ro=True, label="Create Date"),
+            _p("lastmodifieddate", "datetime", ro=True, label="Last Modified Date")]
+
+
+DEFAULT_SCHEMAS = {
+    "contacts": [
+        _p("email", label="Email"), _p("firstname", label="First Name"),
+        _p("lastname", label="Last Name"), _p("phone", field="phonenumber", label="Phone Number"),
+        _p("company", label="Company Name"), _p("website", label="Website URL"),
+        _p("city", label="City"),
+        _p("lifecyclestage", "enumeration", "radio", _opts(
+            ("subscriber", "Subscriber"), ("lead", "Lead"),
+            ("marketingqualifiedlead", "Marketing Qualified Lead"),
+            ("salesqualifiedlead", "Sales Qualified Lead"), ("opportunity", "Opportunity"),
+            ("customer", "Customer"), ("evangelist", "Evangelist"), ("other", "Other")),
+           label="Lifecycle Stage"),
+        *_auto(),
+        _p("lifetime_value", "number", hs=False), _p("is_vip", "bool", hs=False),
+        _p("birthdate", "date", hs=False), _p("last_seen", "datetime", hs=False),
+        _p("interests", "enumeration", "checkbox", _opts(("a", "A"), ("b", "B"), ("c", "C")),
+           hs=False),
+        _p("external_id", unique=True, hs=False),
+    ],
+    "companies": [
+        _p("name", label="Company name"), _p("domain", label="Company Domain Name"),
+        _p("industry", label="Industry"), _p("city", label="City"),
+        _p("numberofemployees", "number", label="Number of Employees"),
+        _p("annualrevenue", "number", label="Annual Revenue"),
+        *_auto(),
+        _p("company_code", unique=True, hs=False),
+    ],
+    "deals": [
+        _p("dealname", label="Deal Name"),
+        _p("dealstage", "enumeration", "radio", _opts(
+            ("appointmentscheduled", "Appointment Scheduled"),
+            ("qualifiedtobuy", "Qualified To Buy"),
+            ("presentationscheduled", "Presentation Scheduled"),
+            ("decisionmakerboughtin", "Decision Maker Bought-In"),
+            ("contractsent", "Contract Sent"), ("closedwon", "Closed Won"),
+            ("closedlost", "Closed Lost")), label="Deal Stage"),
+        _p("pipeline", "enumeration", "select", _opts(("default", "Sales Pipeline")),
+           label="Pipeline"),
+        _p("amount", "number", label="Amount"), _p("closedate", "datetime", label="Close Date"),
+        *_auto(),
+        _p("deal_code", unique=True, hs=False),
+    ],
+    "tickets": [
+        _p("subject", label="Ticket name"),
+        _p("content", field="textarea", label="Ticket description"),
+        _p("hs_pipeline", "enumeration", "select", _opts(("0", "Support Pipeline")),
+           label="Pipeline"),
+        _p("hs_pipeline_stage", "enumeration", "select", _opts(
+            ("1", "New"), ("2", "Waiting on contact"), ("3", "Waiting on us"), ("4", "Closed")),
+           label="Ticket status"),
+        *_auto(),
+        _p("ticket_code", unique=True, hs=False),
+    ],
+}
+OPEN_SCHEMA_PROPS = _auto() + [_p("external_id", unique=True, hs=False)]
+
+DEFAULT_READ_PROPS = {
+    "contacts": ("firstname", "lastname", "email"),
+    "companies": ("name", "domain"),
+    "deals": ("dealname", "amount", "closedate", "pipeline", "dealstage"),
+    "tickets": ("subject", "content", "hs_pipeline", "hs_pipeline_stage"),
+}
+
+
+class Prop:
+    __slots__ = ("name", "type", "field_type", "option_values", "option_set", "unique",
+                 "readonly", "full", "is_email", "checkbox", "plain")
+
+    def __init__(self, spec, index, type_key, is_contacts):
+        name = spec["name"]
+        self.name = name
+        self.type = spec.get("type") or "string"
+        self.field_type = spec.get("fieldType") or DEFAULT_FIELD_TYPE.get(self.type, "text")
+        options = spec.get("options")
+        if self.type == "bool" and not options:
+            options = BOOL_OPTIONS
+        options = options or []
+        self.option_values = [str(o.get("value")) for o in options]
+        self.option_set = frozenset(self.option_values)
+        self.unique = bool(spec.get("hasUniqueValue"))
+        mm = spec.get("modificationMetadata") or {}
+        hs = bool(spec.get("hubspotDefined", False))
+        self.readonly = bool(spec.get("readOnlyValue") or mm.get("readOnlyValue")
+                             or spec.get("calculated"))
+        self.is_email = is_contacts and name == "email"
+        self.checkbox = self.type == "enumeration" and self.field_type == "checkbox"
+        # plain text: only the length needs checking
+        self.plain = self.type in ("string", "phone_number") and not self.is_email
+        label = spec.get("label") or name.replace("_", " ").title()
+        full = {
+            "name": name, "label": label, "type": self.type, "fieldType": self.field_type,
+            "description": spec.get("description", ""),
+            "groupName": spec.get("groupName") or GROUPS.get(type_key, "%s_information" % type_key),
+            "options": [dict({"label": str(o.get("label", o.get("value"))),
+                              "value": str(o.get("value")),
+                              "displayOrder": o.get("displayOrder", i),
+                              "hidden": bool(o.get("hidden", False))},
+                             **({"description": o["description"]} if "description" in o else {}))
+                        for i, o in enumerate(options)],
+            "displayOrder": spec.get("displayOrder", index),
+            "calculated": bool(spec.get("calculated", False)),
+            "externalOptions": bool(spec.get("externalOptions", False)),
+            "hasUniqueValue": self.unique,
+            "hidden": bool(spec.get("hidden", False)),
+            "hubspotDefined": hs,
+            "formField": bool(spec.get("formField", not self.readonly)),
+            "dataSensitivity": spec.get("dataSensitivity", "non_sensitive"),
+            "modificationMetadata": {
+                "archivable": bool(mm.get("archivable", not hs)),
+                "readOnlyDefinition": bool(mm.get("readOnlyDefinition", hs)),
+                "readOnlyValue": self.readonly,
+            },
+            "createdAt": spec.get("createdAt", SIM_EPOCH),
+            "updatedAt": spec.get("updatedAt", SIM_EPOCH),
+            "archived": False,
+        }
+        if "readOnlyOptions" in mm:
+            full["modificationMetadata"]["readOnlyOptions"] = bool(mm["readOnlyOptions"])
+        for k in ("calculationFormula", "referencedObjectType", "showCurrencySymbol",
+                  "numberDisplayHint", "textDisplayHint", "dateDisplayHint",
+                  "currencyPropertyName", "sensitiveDataCategories"):
+            if k in spec:
+                full[k] = spec[k]
+        self.full = full
+
+
+class Schema:
+    """Validation view of one object type's properties.  open=True accepts any name as a string."""
+
+    def __init__(self, type_key, specs, open_=False):
+        is_contacts = type_key == "contacts"
+        self.type_key = type_key
+        self.open = open_
+        self.props = {}
+        for i, spec in enumerate(specs):
+            p = Prop(spec, i, type_key, is_contacts)
+            self.props[p.name] = p
+        self.full_list = [p.full for p in self.props.values()]
+        # properties usable as idProperty on upsert/read; unique indexes kept by the store
+        self.unique = {n for n, p in self.props.items() if p.unique}
+        self.key_props = set(self.unique)
+        self.indexed = set(self.unique)
+        if is_contacts:
+            self.key_props.add("email")
+            self.indexed.add("email")
+        self.default_read = DEFAULT_READ_PROPS.get(type_key, ())
+        self._open_cache = {}
+
+    def get(self, name):
+        p = self.props.get(name)
+        if p is None and self.open and name:
+            p = self._open_cache.get(name)
+            if p is None:
+                p = Prop({"name": name, "type": "string"}, len(self.props), self.type_key, False)
+                self._open_cache[name] = p
+        return p
+
+
+def build_schema(type_key, specs=None):
+    if specs is None:
+        specs = DEFAULT_SCHEMAS.get(type_key)
+        if specs is None:
+            return Schema(type_key, OPEN_SCHEMA_PROPS, open_=True)
+    return Schema(type_key, specs)
+
+
+# --------------------------------------------------------------------------------------------
+# Value validation (REFERENCE.md sections 5.2, 8.3, 8.4)
+
+RE_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+RE_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+RE_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+RE_EPOCH = re.compile(r"^-?\d{1,15}$")
+RE_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+                    r"(Z|[+-]\d{2}(?::?\d{2})?)?$")
+UTC = dt.timezone.utc
+EPOCH_DT = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class BadValue(Exception):
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+
+
+def iso_from_dt(d):
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
+
+
+def iso_now(t=None):
+    if t is None:
+        t = time.time()
+    ms = int(t * 1000)
+    s, ms = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + ".%03dZ" % ms
+
+
+def parse_iso(v):
+    """ISO 8601 string -> aware UTC datetime, or None."""
+    m = RE_ISO.match(v)
+    if not m:
+        return None
+    y, mo, d, hh, mi, ss, frac, tz = m.groups()
+    try:
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        res = dt.datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0),
+                          micro, tzinfo=UTC)
+    except ValueError:
+        return None
+    if tz and tz != "Z":
+        sign = -1 if tz[0] == "-" else 1
+        digits = tz[1:].replace(":", "")
+        off = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+        res = res - sign * off
+    return res
+
+
+def dt_from_ms(ms):
+    try:
+        return EPOCH_DT + dt.timedelta(milliseconds=ms)
+    except OverflowError:
+        return None
+
+
+def to_epoch_ms(v):
+    """A date/datetime value (stored ISO, filter epoch-ms or ISO) -> epoch ms, or None."""
+    if RE_EPOCH.match(v):
+        return int(v)
+    d = parse_iso(v)
+    if d is None:
+        return None
+    return int((d - EPOCH_DT) / dt.timedelta(milliseconds=1))
+
+
+def check_value(prop, v):
+    """Validate one property value (already a str).  Returns (normalized, append_flag)."""
+    if v == "":
+        return "", False
+    t = prop.type
+    if t == "string" or t == "phone_number":
+        if len(v) > MAX_STRING:
+            raise BadValue("INVALID_LENGTH",
+                           'Property "%s" value is %d characters long; the maximum is %d'
+                           % (prop.name, len(v), MAX_STRING))
+        if prop.is_email:
+            if not RE_EMAIL.match(v):
+                raise BadValue("INVALID_EMAIL", "Email address %s is invalid" % v)
+            return v.lower(), False
+        return v, False
+    if t == "number":
+        if not RE_NUMBER.match(v):
+            raise BadValue("INVALID_INTEGER", "%s was not a valid number." % v)
+        return v, False
+    if t == "enumeration":
+        if prop.checkbox:
+            append = v.startswith(";")
+            parts = [x for x in v.split(";") if x]
+            for x in parts:
+                if x not in prop.option_set:
+                    raise BadValue("INVALID_OPTION", "%s was not one of the allowed options: [%s]"
+                                   % (x, ", ".join(prop.option_values)))
+            return ";".join(parts), append
+        if v not in prop.option_set:
+            raise BadValue("INVALID_OPTION", "%s was not one of the allowed options: [%s]"
+                           % (v, ", ".join(prop.option_values)))
+        return v, False
+    if t == "bool":
+        low = v.lower()
+        if low != "true" and low != "false":
+            raise BadValue("INVALID_BOOLEAN", "%s was not a valid boolean." % v)
+        return low, False
+    if t == "date":
+        m = RE_DATE.match(v)
+        if m:
+            try:
+                dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+                return v, False
+            except ValueError:
+                raise BadValue("INVALID_DATE", "%s was not a valid date." % v)
+        if RE_EPOCH.match(v):
+            d = dt_from_ms(int(v))
+        else:
+            d = parse_iso(v)
+        if d is None:
+            raise BadValue("INVALID_DATE", "%s was not a valid date." % v)
+        if d.hour or d.minute or d.second or d.microsecond:
+            raise BadValue("INVALID_DATE", "%s is at %d:%d:%d.%d UTC, not midnight!"
+                           % (v, d.hour, d.minute, d.second, d.microsecond // 1000))
+        return d.strftime("%Y-%m-%d"), False
+    if t == "datetime":
+        if RE_EPOCH.match(v):
+            d = dt_from_ms(int(v))
+        else:
+            d = parse_iso(v)
+        if d is None:
+            raise BadValue("INVALID_DATE", "%s was not a valid datetime." % v)
+        return iso_from_dt(d), False
+    # json / object_coordinates / unknown types: accept as text
+    return v, False
+
+
+def validation_entry(code, message, name):
+    return {"isValid": False, "message": message, "error": code, "name": name,
+            "localizedErrorMessage": message}
+
+
+def validation_message(entries):
+    return "Property values were not valid: " + json.dumps(entries, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class ApiError(Exception):
+    """An HTTP error answer.  body gets correlationId added when it has a 'status' of 'error'."""
+
+    def __init__(self, status, message, category=None, headers=None, **extra):
+        Exception.__init__(self, message)
+        self.status = status
+        body = {"status": "error", "message": message}
+        if category is not None:
+            body["category"] = category
+        body.update(extra)
+        self.body = body
+        self.headers = headers or []
+
+
+def validation_error(message, **extra):
+    return ApiError(400, message, "VALIDATION_ERROR", **extra)
+
+
+def _pos(raw, needle):
+    """(line, column) of needle in the raw request text, for malformed-JSON messages."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    i = raw.find(needle) if needle else -1
+    if i < 0:
+        return 1, 1
+    line = raw.count("\n", 0, i) + 1
+    col = i - (raw.rfind("\n", 0, i) + 1) + 1
+    return line, col
+
+
+def malformed(raw, needle, detail):
+    line, col = _pos(raw, needle)
+    return ApiError(400, "Invalid input JSON on line %d, column %d: %s" % (line, col, detail))
+
+
+JTOKEN = {dict: "START_OBJECT", list: "START_ARRAY", str: "VALUE_STRING", int: "VALUE_NUMBER_INT",
+          float: "VALUE_NUMBER_FLOAT", bool: "VALUE_TRUE", type(None): "VALUE_NULL"}
+JNAME = {dict: "Object", list: "Array", str: "String", int: "Integer", float: "Float",
+         bool: "Boolean", type(None): "Null"}
+
+
+def wrong_type(raw, needle, java_type, value):
+    tp = type(value)
+    tok = JTOKEN.get(tp, "VALUE_EMBEDDED_OBJECT")
+    if tp is bool and not value:
+        tok = "VALUE_FALSE"
+    return malformed(raw, needle, "Cannot deserialize value of type `%s` from %s value (token "
+                     "`JsonToken.%s`)" % (java_type, JNAME.get(tp, "Embedded"), tok))
+
+
+# --------------------------------------------------------------------------------------------
+# Store
+
+
+class Rec:
+    __slots__ = ("id", "sid", "props", "created", "updated", "archived", "archived_at")
+
+    def __init__(self, rid, now):
+        self.id = rid
+        self.sid = str(rid)
+        self.props = {"hs_object_id": self.sid, "createdate": now, "lastmodifieddate": now}
+        self.created = now
+        self.updated = now
+        self.archived = False
+        self.archived_at = None
+
+
+class TypeStore:
+    def __init__(self, schema):
+        self.records = {}      # int id -> Rec
+        self.ids = []          # sorted ids (append-only, ids grow)
+        self.uidx = {}         # prop -> {normalized value -> Rec} for live records
+        self.reindex(schema)
+
+    def reindex(self, schema):
+        self.uidx = {name: {} for name in schema.indexed}
+        for rec in self.records.values():
+            if rec.archived:
+                continue
+            for name, idx in self.uidx.items():
+                v = rec.props.get(name)
+                if v:
+                    idx[v.lower() if name == "email" else v] = rec
+
+
+def norm_key(name, value):
+    return value.lower() if name == "email" else value
+
+
+class Inp:
+    """One normalized batch input."""
+    __slots__ = ("id", "id_prop", "props", "trace", "target", "key", "nprops", "err", "append")
+
+    def __init__(self):
+        self.append = None
+        self.id = None
+        self.id_prop = None
+        self.props = None
+        self.trace = None
+        self.target = None
+        self.key = None
+        self.nprops = None
+        self.err = None
+
+
+WRITE_INPUT_FIELDS = {
+    "upsert": {"id", "idProperty", "properties", "objectWriteTraceId"},
+    "update": {"id", "idProperty", "properties", "objectWriteTraceId"},
+    "create": {"properties", "associations", "objectWriteTraceId"},
+}
+JAVA_INPUT = {
+    "upsert": "com.hubspot.inbounddb.publicobject.core.v2.SimplePublicObjectBatchInputUpsert",
+    "update": "com.hubspot.inbounddb.publicobject.core.v2.SimplePublicObjectBatchInput",
+    "create": "com.hubspot.inbounddb.publicobject.core.v2.SimplePublicObjectInputForCreate",
+    "archive": "com.hubspot.inbounddb.publicobject.core.v2.SimplePublicObjectId",
+    "read": "com.hubspot.inbounddb.publicobject.core.v2.SimplePublicObjectId",
+}
+JAVA_BATCH = "com.hubspot.inbounddb.publicobject.core.v2.BatchInput"
+
+
+def str_field(raw, name, v):
+    s = scalar_str(v)
+    if s is None:
+        raise wrong_type(raw, '"%s"' % name, "java.lang.String", v)
+    return s
+
+
+def scalar_str(v):
+    """JSON scalar -> string as HubSpot's deserializer coerces it; None for non-scalars."""
+    t = type(v)
+    if t is str:
+        return v
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return str(v)
+    if t is float:
+        return repr(v) if not v.is_integer() else str(int(v)) if abs(v) < 1e16 else repr(v)
+    return None
+
+
+class Sim:
+    def __init__(self, quiet=True):
+        self.quiet = quiet
+        self.lock = threading.Lock()        # objects and schemas
+        self.meta = threading.Lock()        # log, stats, faults, rate counters, config
+        self._id_counter = None
+        self._sink_counter = itertools.count(10 ** 9)
+        self._rng = random.Random(20261123)
+        self.reset()
+
+    # ---------------------------------------------------------------- state
+    def reset(self):
+        with self.lock, self.meta:
+            self.config = dict(DEFAULT_CONFIG)
+            self.tokens = {}
+            self._set_tokens(DEFAULT_TOKENS)
+            self.schemas = {}
+            self.stores = {}
+            self.next_id = FIRST_ID
+            self.faults = []
+            self.log = deque()
+            self.seq = 0
+            self.window = {}          # token -> deque of monotonic times
+            self.search_window = {}
+            self.daily = {}
+            self._reset_stats()
+
+    def _reset_stats(self):
+        self.stats = {"calls": 0, "by_status": {}, "inputs": 0, "rate_limited": 0,
+                      "max_in_flight": 0, "first_t": None, "last_t": None}
+        self.in_flight = 0
+
+    def _set_tokens(self, mapping):
+        for tok, scopes in mapping.items():
+            if scopes is None:
+                self.tokens.pop(tok, None)
+                continue
+            if scopes == "all":
+                self.tokens[tok] = ("all", None, None, "all")
+                continue
+            if isinstance(scopes, str):
+                scopes = [scopes]
+            if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+                raise ValueError("tokens: value must be \"all\", a list of scopes or null")
+            exact = frozenset(s for s in scopes if "*" not in s)
+            pats = [re.compile("^" + re.escape(s).replace(r"\*", "[^.]+") + "$")
+                    for s in scopes if "*" in s]
+            self.tokens[tok] = ("some", exact, pats, list(scopes))
+
+    def token_has(self, tok_entry, accepted):
+        kind, exact, pats, _ = tok_entry
+        if kind == "all":
+            return True
+        for s in accepted:
+            if s in exact:
+                return True
+            for p in pats:
+                if p.match(s):
+                    return True
+        return False
+
+    def schema_for(self, key):
+        s = self.schemas.get(key)
+        if s is None:
+            s = build_schema(key)
+            self.schemas[key] = s
+        return s
+
+    def store_for(self, key, schema):
+        st = self.stores.get(key)
+        if st is None:
+            st = TypeStore(schema)
+            self.stores[key] = st
+        return st
+
+    def update_config(self, upd):
+        if not isinstance(upd, dict):
+            raise ValueError("config body must be a JSON object")
+        with self.meta:
+            for k, v in upd.items():
+                if k == "tokens":
+                    if not isinstance(v, dict):
+                        raise ValueError("tokens must be an object")
+                    self._set_tokens(v)
+                elif k not in DEFAULT_CONFIG:
+                    raise ValueError("unknown config key: %s" % k)
+                elif k == "mode" and v not in ("normal", "sink"):
+                    raise ValueError("mode must be \"normal\" or \"sink\"")
+                elif k == "shuffle_results" and v not in (True, False, "random", "reverse"):
+                    raise ValueError("shuffle_results must be true, false or \"reverse\"")
+                elif k in ("rate_limit_max", "rate_limit_interval_ms", "daily_limit",
+                           "latency_ms", "search_rate_limit", "log_limit") \
+                        and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0):
+                    raise ValueError("%s must be a number >= 0" % k)
+                elif k == "retry_after_on_429" and v is not None \
+                        and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+                    raise ValueError("retry_after_on_429 must be null or seconds")
+                else:
+                    self.config[k] = v
+            return self.config_view()
+
+    def config_view(self):
+        c = dict(self.config)
+        c["tokens"] = {t: e[3] for t, e in self.tokens.items()}
+        return c
+
+    # ---------------------------------------------------------------- faults
+    def add_fault(self, f):
+        if not isinstance(f, dict):
+            raise ValueError("fault must be a JSON object")
+        allowed = {"count", "status", "body", "headers", "delay_ms", "drop", "garbage",
+                   "truncate", "match"}
+        bad = set(f) - allowed
+        if bad:
+            raise ValueError("unknown fault keys: %s" % ", ".join(sorted(bad)))
+        fault = dict(f)
+        fault.setdefault("count", 1)
+        if not isinstance(fault["count"], int):
+            raise ValueError("count must be an integer (negative = until cleared)")
+        if "status" in fault and not isinstance(fault["status"], int):
+            raise ValueError("status must be an integer")
+        if not (fault.get("status") or fault.get("delay_ms") or fault.get("drop")
+                or fault.get("garbage") or fault.get("truncate")):
+            raise ValueError("fault needs status, delay_ms, drop, garbage or truncate")
+        with self.meta:
+            self.faults.append(fault)
+            return len(self.faults)
+
+    def take_fault(self, path):
+        if not self.faults:
+            return None
+        with self.meta:
+            for i, f in enumerate(self.faults):
+                m = f.get("match")
+                if m and m not in path:
+                    continue
+                if f["count"] > 0:
+                    f["count"] -= 1
+                    if f["count"] == 0:
+                        del self.faults[i]
+                return f
+        return None
+
+    # ---------------------------------------------------------------- rate limiting
+    def rate_check(self, token, search):
+        """Returns (error_or_None, headers)."""
+        cfg = self.config
+        now = time.monotonic()
+        with self.meta:
+            daily_limit = cfg["daily_limit"]
+            used = self.daily.get(token, 0)
+            if daily_limit and used >= daily_limit:
+                err = ApiError(429, MSG_DAILY, errorType="RATE_LIMIT", policyName="DAILY")
+                return err, ([] if search else self._rate_headers(token, now, used))
+            if search:
+                lim = cfg["search_rate_limit"]
+                if lim:
+                    w = self.search_window.get(token)
+                    if w is None:
+                        w = self.search_window[token] = deque()
+                    while w and w[0] <= now - 1.0:
+                        w.popleft()
+                    if len(w) >= lim:
+                        return ApiError(429, MSG_SECONDLY, errorType="RATE_LIMIT",
+                                        policyName="SECONDLY"), []
+                    w.append(now)
+                self.daily[token] = used + 1
+                return None, []
+            w = self.window.get(token)
+            if w is None:
+                w = self.window[token] = deque()
+            interval = cfg["rate_limit_interval_ms"] / 1000.0
+            while w and w[0] <= now - interval:
+                w.popleft()
+            mx = cfg["rate_limit_max"]
+            if mx and len(w) >= mx:
+                return (ApiError(429, MSG_TEN_SECONDLY, errorType="RATE_LIMIT",
+                                 policyName="TEN_SECONDLY_ROLLING"),
+                        self._rate_headers(token, now, used))
+            w.append(now)
+            self.daily[token] = used + 1
+            return None, self._rate_headers(token, now, used + 1)
+
+    def _rate_headers(self, token, now, daily_used):
+        cfg = self.config
+        if not cfg["send_rate_headers"]:
+            return []
+        mx = cfg["rate_limit_max"] or UNLIMITED_REPORTED_MAX
+        n = len(self.window.get(token) or ())
+        dl = cfg["daily_limit"] or UNLIMITED_REPORTED_DAILY
+        return [("X-HubSpot-RateLimit-Max", str(int(mx))),
+                ("X-HubSpot-RateLimit-Remaining", str(int(max(0, mx - n)))),
+                ("X-HubSpot-RateLimit-Interval-Milliseconds",
+                 str(int(cfg["rate_limit_interval_ms"]))),
+                ("X-HubSpot-RateLimit-Daily", str(int(dl))),
+                ("X-HubSpot-RateLimit-Daily-Remaining", str(int(max(0, dl - daily_used))))]
+
+    # ---------------------------------------------------------------- log / stats
+    def begin_call(self, t):
+        with self.meta:
+            self.in_flight += 1
+            if self.in_flight > self.stats["max_in_flight"]:
+                self.stats["max_in_flight"] = self.in_flight
+            if self.stats["first_t"] is None:
+                self.stats["first_t"] = t
+
+    def end_call(self, ctx, status):
+        t_end = time.time()
+        cfg = self.config
+        entry = {"method": ctx.method, "path": ctx.path, "query": ctx.query,
+                 "ninputs": ctx.ninputs, "status": status, "t_start": ctx.t_start,
+                 "t_end": t_end}
+        if cfg["record_bodies"]:
+            entry["headers"] = {k.lower(): v for k, v in ctx.h.headers.items()}
+            if ctx.raw:
+                body = ctx.body
+                if body is None:
+                    try:
+                        body = json.loads(ctx.raw)
+                    except ValueError:
+                        body = ctx.raw.decode("utf-8", "replace")
+                entry["body"] = body
+        with self.meta:
+            self.in_flight -= 1
+            self.seq += 1
+            entry["seq"] = self.seq
+            self.log.append(entry)
+            lim = cfg["log_limit"]
+            while lim and len(self.log) > lim:
+                self.log.popleft()
+            st = self.stats
+            st["calls"] += 1
+            k = str(status)
+            st["by_status"][k] = st["by_status"].get(k, 0) + 1
+            if ctx.is_batch and ctx.ninputs:
+                st["inputs"] += ctx.ninputs
+            if status == 429:
+                st["rate_limited"] += 1
+            st["last_t"] = t_end
+
+    # ---------------------------------------------------------------- result ordering
+    def order(self, results):
+        """Result order as HubSpot gives it: not the input order.  shuffle_results true: a
+        random rotation, reversed (never the input order for 2+ results); "reverse": reversed;
+        false: input order."""
+        mode = self.config["shuffle_results"]
+        n = len(results)
+        if n < 2 or mode is False:
+            return results
+        if mode != "reverse" and n > 2:
+            k = self._rng.randrange(n)
+            results = results[k:] + results[:k]
+        results.reverse()
+        return results
+
+    # ---------------------------------------------------------------- body parsing
+    def parse_inputs(self, op, body, raw):
+        """Shape check of a batch/read or batch/archive body -> [Inp] (only ids)."""
+        strict = self.config["strict_fields"]
+        if type(body) is not dict:
+            raise wrong_type(raw, None, JAVA_BATCH, body)
+        allowed_top = ({"inputs", "idProperty", "properties", "propertiesWithHistory"}
+                       if op == "read" else {"inputs"})
+        if strict:
+            for k in body:
+                if k not in allowed_top:
+                    raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" (class %s), not '
+                                    "marked as ignorable" % (k, JAVA_BATCH))
+        inputs = body.get("inputs")
+        if inputs is None:
+            raise validation_error("Some required fields were not set: [inputs]")
+        if type(inputs) is not list:
+            raise wrong_type(raw, '"inputs"', "java.util.List<%s>" % JAVA_INPUT[op], inputs)
+        java = JAVA_INPUT[op]
+        out = []
+        for item in inputs:
+            if type(item) is not dict:
+                raise wrong_type(raw, '"inputs"', java, item)
+            if strict:
+                for k in item:
+                    if k != "id":
+                        raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" (class %s), '
+                                        "not marked as ignorable" % (k, java))
+            inp = Inp()
+            v = item.get("id")
+            if v is not None:
+                inp.id = v if type(v) is str else str_field(raw, "id", v)
+            out.append(inp)
+        return out
+
+    # ---------------------------------------------------------------- batch writes
+    def parse_write_inputs(self, op, body, raw, schema):
+        """Shape check + per-input value validation of upsert/update/create inputs in one pass.
+
+        Shape problems raise (whole request); value problems are kept on each input (.err)."""
+        strict = self.config["strict_fields"]
+        if type(body) is not dict:
+            raise wrong_type(raw, None, JAVA_BATCH, body)
+        if strict and not body.keys() <= {"inputs"}:
+            k = next(k for k in body if k != "inputs")
+            raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" (class %s), not marked as '
+                            "ignorable" % (k, JAVA_BATCH))
+        inputs = body.get("inputs")
+        if inputs is None:
+            raise validation_error("Some required fields were not set: [inputs]")
+        if type(inputs) is not list:
+            raise wrong_type(raw, '"inputs"', "java.util.List<%s>" % JAVA_INPUT[op], inputs)
+        if len(inputs) > 100:
+            raise validation_error(MSG_TOO_MANY)
+        fields = WRITE_INPUT_FIELDS[op]
+        java = JAVA_INPUT[op]
+        known = schema.props
+        get_prop = schema.get
+        out = []
+        for item in inputs:
+            if type(item) is not dict:
+                raise wrong_type(raw, '"inputs"', java, item)
+            if not item.keys() <= fields:
+                if strict:
+                    k = next(k for k in item if k not in fields)
+                    raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" (class %s), not '
+                                    "marked as ignorable" % (k, java))
+            inp = Inp()
+            v = item.get("id")
+            if v is not None:
+                inp.id = v if type(v) is str else str_field(raw, "id", v)
+            v = item.get("idProperty")
+            if v is not None:
+                inp.id_prop = v if type(v) is str else str_field(raw, "idProperty", v)
+            v = item.get("objectWriteTraceId")
+            if v is not None:
+                inp.trace = v if type(v) is str else str_field(raw, "objectWriteTraceId", v)
+            a = item.get("associations")
+            if a is not None and type(a) is not list:
+                raise wrong_type(raw, '"associations"', "java.util.List", a)
+            props = item.get("properties")
+            if props is not None:
+                if type(props) is not dict:
+                    raise wrong_type(raw, '"properties"', "java.util.Map<String,String>", props)
+                inp.props = props
+                nprops = {}
+                errs = None
+                for name, v in props.items():
+                    if type(v) is not str:
+                        if v is None:
+                            v = ""
+                        else:
+                            v = scalar_str(v)
+                            if v is None:
+                                raise wrong_type(raw, '"%s"' % name, "java.lang.String",
+                                                 props[name])
+                    p = known.get(name) or get_prop(name)
+                    if p is None:
+                        e = ("PROPERTY_DOESNT_EXIST", 'Property "%s" does not exist' % name)
+                    elif p.readonly:
+                        e = ("READ_ONLY_VALUE",
+                             '"%s" is a read only property; its value cannot be set.' % name)
+                    elif p.plain and len(v) <= MAX_STRING:
+                        nprops[name] = v
+                        continue
+                    else:
+                        try:
+                            val, append = check_value(p, v)
+                            nprops[name] = val
+                            if append:
+                                if inp.append is None:
+                                    inp.append = set()
+                                inp.append.add(name)
+                            continue
+                        except BadValue as bv:
+                            e = (bv.code, bv.message)
+                    if errs is None:
+                        errs = []
+                    errs.append(validation_entry(e[0], e[1], name))
+                if op == "upsert" and inp.id and inp.id_prop:
+                    # the key becomes the idProperty's value on create: validate it too
+                    kp = get_prop(inp.id_prop)
+                    if kp is not None and not kp.plain:
+                        try:
+                            check_value(kp, inp.id)
+                        except BadValue as bv:
+                            if errs is None:
+                                errs = []
+                            errs.append(validation_entry(bv.code, bv.message, inp.id_prop))
+                inp.nprops = nprops
+                inp.err = errs
+            out.append(inp)
+        return out
+
+    def batch_write(self, op, ot, body, raw, dated_200):
+        schema = self.schema_for(ot.key)
+        if op == "archive":
+            inputs = self.parse_inputs(op, body, raw)
+        else:
+            inputs = self.parse_write_inputs(op, body, raw, schema)
+        n = len(inputs)
+        if n == 0:
+            raise validation_error("No inputs were provided. At least one input is required.")
+        if n > 100:
+            raise validation_error(MSG_TOO_MANY)
+
+        # required fields (whole request)
+        missing = set()
+        for inp in inputs:
+            if op != "archive" and inp.props is None:
+                missing.add("properties")
+            if op != "create" and not inp.id:
+                missing.add("id")
+            if op == "upsert" and not inp.id_prop:
+                missing.add("idProperty")
+        if missing:
+            raise validation_error("Some required fields were not set: [%s]"
+                                   % ", ".join(sorted(missing)))
+
+        # idProperty must be a unique property (or email for contacts on upsert)
+        if op == "upsert" or op == "update":
+            allowed = schema.key_props if op == "upsert" else schema.unique
+            for ip in {inp.id_prop for inp in inputs}:
+                if ip is not None and ip not in allowed:
+                    raise validation_error("Unable to perform update/upsert by non-unique %s "
+                                           "property %s" % (ot.type_id, ip))
+
+        # duplicate ids (whole request, with or without trace ids)
+        if op != "create":
+            seen = set()
+            dups = []
+            for inp in inputs:
+                ip = inp.id_prop
+                k = (ip, inp.id.lower() if ip == "email" else inp.id)
+                inp.key = k
+                if k in seen:
+                    if k[1] not in dups:
+                        dups.append(k[1])
+                else:
+                    seen.add(k)
+            if dups:
+                raise validation_error("Duplicate IDs found in batch input: [%s]. IDs must be "
+                                       "unique" % ", ".join(dups), context={"ids": dups})
+
+        if op == "archive":
+            return self._archive(ot, schema, inputs)
+
+        traces = {inp.trace for inp in inputs}
+        traced = None not in traces and "" not in traces and len(traces) == n
+        bad = [inp for inp in inputs if inp.err]
+        if bad and not traced:
+            raise self._validation_400(bad[0].err)
+
+        now = iso_now()
+        with self.lock:
+            store = self.store_for(ot.key, schema)
+            uidx = store.uidx
+            not_found = []
+            # resolve targets
+            if op == "upsert":
+                for inp in inputs:
+                    rec = uidx[inp.id_prop].get(inp.key[1])
+                    inp.target = rec
+            elif op == "update":
+                recs = store.records
+                for inp in inputs:
+                    if inp.err:
+                        continue
+                    if inp.id_prop:
+                        rec = uidx[inp.id_prop].get(inp.key[1])
+                    else:
+                        rec = recs.get(int(inp.id)) if inp.id.isdigit() else None
+                        if rec is not None and rec.archived:
+                            rec = None
+                    if rec is None:
+                        not_found.append(inp)
+                    inp.target = rec
+            # unique-value conflicts (existing records and within this batch)
+            if uidx:
+                claims = {}
+                for inp in inputs:
+                    if inp.err or (op == "update" and inp.target is None):
+                        continue
+                    want = [(k, v) for k, v in inp.nprops.items() if v and k in uidx]
+                    if op == "upsert" and inp.target is None and inp.id_prop not in inp.nprops:
+                        want.append((inp.id_prop, inp.id))
+                    for name, val in want:
+                        nk = norm_key(name, val)
+                        owner = uidx[name].get(nk)
+                        other = claims.get((name, nk))
+                        if (owner is not None and owner is not inp.target) or \
+                                (other is not None and (other.target is None
+                                                        or other.target is not inp.target)):
+                            if op == "create" and name == "email":
+                                raise ApiError(409, "Contact already exists. Existing ID: %s"
+                                               % (owner.sid if owner is not None else ""),
+                                               "CONFLICT")
+                            holder = ("object %s" % owner.sid if owner is not None
+                                      else "another input of this batch")
+                            e = validation_entry(
+                                "INVALID_UNIQUE_VALUE",
+                                '%s is already used by %s; %s is a unique property'
+                                % (val, holder, name), name)
+                            inp.err = [e]
+                            bad.append(inp)
+                            break
+                        claims[(name, nk)] = inp
+                if bad and not traced:
+                    raise self._validation_400(bad[0].err)
+
+            # apply
+            results = []
+            for inp in inputs:
+                if inp.err or (op == "update" and inp.target is None):
+                    continue
+                rec = inp.target
+                is_new = rec is None
+                if is_new:
+                    rec = Rec(self.next_id, now)
+                    self.next_id += 1
+                    store.records[rec.id] = rec
+                    store.ids.append(rec.id)
+                    if op == "upsert" and inp.id_prop not in inp.nprops:
+                        inp.nprops[inp.id_prop] = inp.key[1]
+                props = rec.props
+                appends = inp.append
+                for name, val in inp.nprops.items():
+                    if appends is not None and name in appends:
+                        cur = props.get(name)
+                        if cur:
+                            parts = cur.split(";")
+                            parts += [x for x in val.split(";") if x not in parts]
+                            val = ";".join(parts)
+                    if name in uidx:
+                        old = props.get(name)
+                        idx = uidx[name]
+                        if old:
+                            ok = norm_key(name, old)
+                            if idx.get(ok) is rec:
+                                del idx[ok]
+                        if val:
+                            idx[norm_key(name, val)] = rec
+                    props[name] = val
+                rec.updated = now
+                props["lastmodifieddate"] = now
+                r = {"id": rec.sid, "properties": dict(props), "createdAt": rec.created,
+                     "updatedAt": now, "archived": False}
+                if op == "upsert":
+                    r["new"] = is_new
+                if inp.trace is not None:
+                    r["objectWriteTraceId"] = inp.trace
+                results.append(r)
+
+        errors = []
+        for inp in bad:
+            errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                           "message": validation_message(inp.err),
+                           "context": {"objectWriteTraceId": [inp.trace]}})
+        if not_found:
+            errors.append(self._not_found_error(ot, not_found, traced))
+        status = 201 if op == "create" else 200
+        return self._envelope(results, errors, status, dated_200, now)
+
+    def _validation_400(self, entries):
+        return validation_error(validation_message(entries),
+                                errors=[{"message": e["message"], "code": e["error"],
+                                         "context": {"propertyName": [e["name"]]}}
+                                        for e in entries])
+
+    def _not_found_error(self, ot, missing, traced):
+        ctx = {"ids": [inp.id for inp in missing]}
+        if traced:
+            ctx["objectWriteTraceId"] = [inp.trace for inp in missing]
+        return {"status": "error", "category": "OBJECT_NOT_FOUND",
+                "message": "Could not get some %s objects, they may be deleted or not exist. "
+                           "Check that ids are valid." % ot.singular,
+                "context": ctx}
+
+    def _envelope(self, results, errors, status, dated_200, started):
+        env = {"status": "COMPLETE", "results": self.order(results)}
+        if errors:
+            env["numErrors"] = len(errors)
+            env["errors"] = errors
+            if not dated_200:
+                status = 207
+        env["startedAt"] = started
+        env["completedAt"] = iso_now()
+        return status, env
+
+    def _archive(self, ot, schema, inputs):
+        now = iso_now()
+        with self.lock:
+            store = self.store_for(ot.key, schema)
+            for inp in inputs:
+                if not inp.id.isdigit():
+                    continue
+                rec = store.records.get(int(inp.id))
+                if rec is None or rec.archived:
+                    continue
+                self._archive_rec(store, rec, now)
+        return 204, None
+
+    def _archive_rec(self, store, rec, now):
+        rec.archived = True
+        rec.archived_at = now
+        for name, idx in store.uidx.items():
+            v = rec.props.get(name)
+            if v:
+                k = norm_key(name, v)
+                if idx.get(k) is rec:
+                    del idx[k]
+
+    # ---------------------------------------------------------------- reads
+    def _select_props(self, schema, rec, wanted):
+        """Properties of rec for a read: wanted (or the type's defaults) + the auto props."""
+        src = rec.props
+        out = {"createdate": src.get("createdate"), "hs_object_id": rec.sid,
+               "lastmodifieddate": src.get("lastmodifieddate")}
+        for name in (wanted if wanted else schema.default_read):
+            if name in src:
+                out[name] = src[name]
+            elif schema.open or name in schema.props:
+                out[name] = None
+        return out
+
+    def _obj(self, schema, rec, wanted, history=None):
+        r = {"id": rec.sid, "properties": self._select_props(schema, rec, wanted),
+             "createdAt": rec.created, "updatedAt": rec.updated, "archived": rec.archived}
+        if rec.archived:
+            r["archivedAt"] = rec.archived_at
+        if history:
+            ph = {}
+            for name in history:
+                v = rec.props.get(name)
+                if v is not None:
+                    ph[name] = [{"value": v, "timestamp": rec.updated, "sourceType": "API",
+                                 "sourceId": "hubspot_sim"}]
+                elif schema.open or name in schema.props:
+                    ph[name] = []
+            r["propertiesWithHistory"] = ph
+        return r
+
+    def batch_read(self, ot, body, raw, archived, dated_200):
+        started = iso_now()
+        inputs = self.parse_inputs("read", body, raw)
+        n = len(inputs)
+        schema = self.schema_for(ot.key)
+        props = body.get("properties") or []
+        hist = body.get("propertiesWithHistory") or []
+        for name, v in (("properties", props), ("propertiesWithHistory", hist)):
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise wrong_type(raw, '"%s"' % name, "java.util.List<String>", v)
+        id_prop = body.get("idProperty")
+        if id_prop is not None and not isinstance(id_prop, str):
+            raise wrong_type(raw, '"idProperty"', "java.lang.String", id_prop)
+        if n == 0:
+            raise validation_error("No inputs were provided. At least one input is required.")
+        if hist and n > 50:
+            raise validation_error(MSG_TOO_MANY_HIST)
+        if n > 100:
+            raise validation_error(MSG_TOO_MANY)
+        if any(not inp.id for inp in inputs):
+            raise validation_error("Some required fields were not set: [id]")
+        if id_prop and id_prop != "hs_object_id" and id_prop not in schema.key_props:
+            raise validation_error("Unable to perform update/upsert by non-unique %s property %s"
+                                   % (ot.type_id, id_prop))
+        if id_prop == "hs_object_id":
+            id_prop = None
+        seen = set()
+        dups = []
+        for inp in inputs:
+            k = norm_key(id_prop, inp.id) if id_prop else inp.id
+            inp.key = k
+            if k in seen:
+                if k not in dups:
+                    dups.append(k)
+            seen.add(k)
+        if dups:
+            raise validation_error("Duplicate IDs found in batch input: [%s]. IDs must be unique"
+                                   % ", ".join(dups), context={"ids": dups})
+        results = []
+        missing = []
+        with self.lock:
+            store = self.store_for(ot.key, schema)
+            for inp in inputs:
+                rec = self._find(store, id_prop, inp.key, archived)
+                if rec is None:
+                    missing.append(inp)
+                else:
+                    results.append(self._obj(schema, rec, props, hist))
+        errors = [self._not_found_error(ot, missing, False)] if missing else []
+        return self._envelope(results, errors, 200, dated_200, started)
+
+    def _find(self, store, id_prop, key, archived=False):
+        if id_prop:
+            if archived:
+                for rec in store.records.values():
+                    v = rec.props.get(id_prop)
+                    if rec.archived and v and norm_key(id_prop, v) == key:
+                        return rec
+                return None
+            idx = store.uidx.get(id_prop)
+            return idx.get(key) if idx is not None else None
+        rec = store.records.get(int(key)) if key.isdigit() else None
+        if rec is None or rec.archived != archived:
+            return None
+        return rec
+
+    def list_objects(self, ot, q, base_url):
+        schema = self.schema_for(ot.key)
+        limit = q_int(q, "limit", 10)
+        if limit > 100:
+            raise validation_error("limit must be at most 100")
+        if limit < 1:
+            raise validation_error("limit must be at least 1")
+        after = q.get("after", [None])[-1]
+        if after not in (None, "") and not after.isdigit():
+            raise validation_error("Invalid after value: %s" % after)
+        archived = q_bool(q, "archived")
+        props = q_list(q, "properties")
+        hist = q_list(q, "propertiesWithHistory")
+        results = []
+        nxt = None
+        with self.lock:
+            store = self.store_for(ot.key, schema)
+            ids = store.ids
+            i = bisect.bisect_left(ids, int(after)) if after else 0
+            recs = store.records
+            while i < len(ids):
+                rec = recs[ids[i]]
+                i += 1
+                if rec.archived != archived:
+                    continue
+                if len(results) == limit:
+                    nxt = rec.sid
+                    break
+                results.append(self._obj(schema, rec, props, hist))
+        body = {"results": results}
+        if nxt is not None:
+            body["paging"] = {"next": {"after": nxt, "link": "%s?after=%s" % (base_url, nxt)}}
+        return 200, body
+
+    def get_object(self, ot, obj_id, q):
+        schema = self.schema_for(ot.key)
+        id_prop = q.get("idProperty", [None])[-1] or None
+        if id_prop == "hs_object_id":
+            id_prop = None
+        if id_prop and id_prop not in schema.key_props:
+            raise validation_error("Unable to perform update/upsert by non-unique %s property %s"
+                                   % (ot.type_id, id_prop))
+        archived = q_bool(q, "archived")
+        with self.lock:
+            store = self.store_for(ot.key, schema)
+            rec = self._find(store, id_prop, norm_key(id_prop, obj_id) if id_prop else obj_id,
+                             archived)
+            if rec is None:
+                raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+            return 200, self._obj(schema, rec, q_list(q, "properties"),
+                                  q_list(q, "propertiesWithHistory"))
+
+    # ---------------------------------------------------------------- single-object writes
+    def create_one(self, ot, body, raw, dated_200):
+        if not isinstance(body, dict):
+            raise wrong_type(raw, None, JAVA_INPUT["create"], body)
+        st, env = self.batch_write("create", ot, {"inputs": [body]}, raw, dated_200)
+        return 201, self._strip(env["results"][0])
+
+    def update_one(self, ot, obj_id, body, raw, q):
+        if not isinstance(body, dict):
+            raise wrong_type(raw, None, JAVA_INPUT["update"], body)
+        inp = {"id": obj_id, "properties": body.get("properties")}
+        if self.config["strict_fields"]:
+            for k in body:
+                if k != "properties":
+                    raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s"' % k)
+        id_prop = q.get("idProperty", [None])[-1]
+        if id_prop and id_prop != "hs_object_id":
+            inp["idProperty"] = id_prop
+        st, env = self.batch_write("update", ot, {"inputs": [inp]}, raw, True)
+        if not env["results"]:
+            raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+        return 200, self._strip(env["results"][0])
+
+    def delete_one(self, ot, obj_id):
+        schema = self.schema_for(ot.key)
+        with self.lock:
+            store = self.store_for(ot.key, schema)
+            rec = store.records.get(int(obj_id)) if obj_id.isdigit() else None
+            if rec is not None and not rec.archived:
+                self._archive_rec(store, rec, iso_now())
+        return 204, None
+
+    @staticmethod
+    def _strip(r):
+        r.pop("objectWriteTraceId", None)
+        return r
+
+    # ---------------------------------------------------------------- search
+    def search(self, ot, body, raw):
+        if not isinstance(body, dict):
+            raise wrong_type(raw, None, "PublicObjectSearchRequest", body)
+        schema = self.schema_for(ot.key)
+        groups = body.get("filterGroups") or []
+        if not isinstance(groups, list):
+            raise wrong_type(raw, '"filterGroups"', "java.util.List<FilterGroup>", groups)
+        if len(groups) > 5:
+            raise validation_error("Too many filter groups: %d. The maximum is 5." % len(groups))
+        total_filters = 0
+        compiled = []
+        for g in groups:
+            if not isinstance(g, dict):
+                raise wrong_type(raw, '"filterGroups"', "FilterGroup", g)
+            fl = g.get("filters") or []
+            if not isinstance(fl, list):
+                raise wrong_type(raw, '"filters"', "java.util.List<Filter>", fl)
+            if len(fl) > 6:
+                raise validation_error("Too many filters in a filter group: %d. The maximum is 6."
+                                       % len(fl))
+            total_filters += len(fl)
+            compiled.append([self._compile_filter(schema, f, raw) for f in fl])
+        if total_filters > 18:
+            raise validation_error("Too many filters: %d. The maximum is 18 in total."
+                                   % total_filters)
+        query = body.get("query")
+        if query is not None:
+            if not isinstance(query, str):
+                raise wrong_type(raw, '"query"', "java.lang.String", query)
+            if len(query) > 3000:
+                raise validation_error("Query string is too long: %d characters. The maximum is "
+                                       "3000." % len(query))
+        limit = body.get("limit", 10)
+        if isinstance(limit, str) and limit.isdigit():
+            limit = int(limit)
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise wrong_type(raw, '"limit"', "int", limit)
+        if limit > 200:
+            raise validation_error("limit must be at most 200")
+        if limit < 0:
+            raise validation_error("limit must be at least 0")
+        after = body.get("after", 0)
+        try:
+            after = int(after or 0)
+        except (TypeError, ValueError):
+            raise validation_error("Invalid after value: %s" % after)
+        if after + limit > 10000 or after >= 10000:
+            raise validation_error("Search can return at most 10,000 results; paging beyond "
+                                   "the 10,000th result is not allowed.")
+        props = body.get("properties") or []
+        if not isinstance(props, list):
+            raise wrong_type(raw, '"properties"', "java.util.List<String>", props)
+        sorts = body.get("sorts") or []
+        if not isinstance(sorts, list):
+            raise wrong_type(raw, '"sorts"', "java.util.List<String>", sorts)
+        if len(sorts) > 1:
+            raise validation_error("Only one sort is allowed.")
+        sort_name, desc = None, False
+        if sorts:
+            s = sorts[0]
+            if isinstance(s, str):
+                sort_name, desc = (s[1:], True) if s.startswith("-") else (s, False)
+            elif isinstance(s, dict):
+                sort_name = s.get("propertyName")
+                desc = str(s.get("direction", "ASCENDING")).upper() == "DESCENDING"
+            else:
+                raise wrong_type(raw, '"sorts"', "Sort", s)
+        qtokens = [t for t in re.split(r"\s+", query.lower()) if t] if query else []
+
+        with self.lock:
+            store = self.store_for(ot.key, schema)
+            hits = []
+            for rid in store.ids:
+                rec = store.records[rid]
+                if rec.archived:
+                    continue
+                p = rec.props
+                if compiled and not any(all(f(p) for f in grp) for grp in compiled):
+                    continue
+                if qtokens:
+                    text = " ".join(v for k, v in p.items() if v).lower()
+                    if not all(t in text for t in qtokens):
+                        continue
+                hits.append(rec)
+            if sort_name:
+                sp = schema.get(sort_name)
+                ptype = sp.type if sp else "string"
+                present = [r for r in hits if r.props.get(sort_name)]
+                absent = [r for r in hits if not r.props.get(sort_name)]
+                present.sort(key=lambda r: (typed_key(ptype, r.props[sort_name]), r.id),
+                             reverse=desc)
+                hits = present + absent
+            total = len(hits)
+            page = hits[after:after + limit]
+            results = [self._obj(schema, r, props) for r in page]
+        out = {"total": total, "results": results}
+        nxt = after + limit
+        if nxt < min(total, 10000) and limit > 0:
+            out["paging"] = {"next": {"after": str(nxt)}}
+        return 200, out
+
+    def _compile_filter(self, schema, f, raw):
+        if not isinstance(f, dict):
+            raise wrong_type(raw, '"filters"', "Filter", f)
+        name = f.get("propertyName")
+        op = f.get("operator", "EQ")
+        if not isinstance(name, str) or not name:
+            raise validation_error("Some required fields were not set: [propertyName]")
+        sp = schema.get(name)
+        ptype = sp.type if sp else "string"
+        multi = sp is not None and sp.checkbox
+        if name == "hs_object_id":
+            ptype = "number"
+
+        def val(key):
+            v = f.get(key)
+            s = scalar_str(v) if v is not None else None
+            if s is None:
+                raise validation_error("Filter on %s with operator %s needs a %s"
+                                       % (name, op, key))
+            k = typed_key(ptype, s)
+            if k is None:
+                raise validation_error("%s is not a valid value for property %s" % (s, name))
+            return k
+
+        def get(p):
+            v = p.get(name)
+            return v if v else None
+
+        def values_of(v):
+            if multi:
+                return [typed_key(ptype, x) for x in v.split(";") if x]
+            return [typed_key(ptype, v)]
+
+        if op in ("EQ", "NEQ", "LT", "LTE", "GT", "GTE"):
+            x = val("value")
+            cmp = {"EQ": lambda a: a == x, "NEQ": lambda a: a != x, "LT": lambda a: a < x,
+                   "LTE": lambda a: a <= x, "GT": lambda a: a > x, "GTE": lambda a: a >= x}[op]
+            if op == "NEQ":
+                return lambda p: get(p) is None or not any(
+                    safe(cmp, a, True) is False for a in values_of(get(p)))
+            return lambda p: get(p) is not None and any(
+                safe(cmp, a, False) for a in values_of(get(p)))
+        if op == "BETWEEN":
+            lo, hi = val("value"), val("highValue")
+            return lambda p: get(p) is not None and any(
+                safe(lambda a: lo <= a <= hi, a, False) for a in values_of(get(p)))
+        if op in ("IN", "NOT_IN"):
+            vs = f.get("values")
+            if not isinstance(vs, list) or not vs:
+                raise validation_error("Filter on %s with operator %s needs values" % (name, op))
+            keys = set()
+            for v in vs:
+                s = scalar_str(v)
+                k = typed_key(ptype, s) if s is not None else None
+                if k is None:
+                    raise validation_error("%s is not a valid value for property %s" % (v, name))
+                keys.add(k)
+            if op == "IN":
+                return lambda p: get(p) is not None and any(a in keys for a in values_of(get(p)))
+            return lambda p: get(p) is None or not any(a in keys for a in values_of(get(p)))
+        if op == "HAS_PROPERTY":
+            return lambda p: get(p) is not None
+        if op == "NOT_HAS_PROPERTY":
+            return lambda p: get(p) is None
+        if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+            v = f.get("value")
+            s = scalar_str(v) if v is not None else None
+            if not s:
+                raise validation_error("Filter on %s with operator %s needs a value" % (name, op))
+            s = s.lower()
+            if "*" in s:
+                rx = re.compile("^" + re.escape(s).replace(r"\*", ".*") + "$")
+            else:
+                rx = None
+
+            def contains(p):
+                v = get(p)
+                if v is None:
+                    return False
+                low = v.lower()
+                toks = [t for t in re.split(r"[^0-9a-z@._+-]+", low) if t]
+                toks.append(low)
+                if rx is not None:
+                    return any(rx.match(t) for t in toks)
+                return s in toks or s in re.split(r"[^0-9a-z]+", low)
+            if op == "CONTAINS_TOKEN":
+                return contains
+            return lambda p: not contains(p)
+        raise validation_error("Unsupported filter operator: %s" % op)
+
+    # ---------------------------------------------------------------- properties
+    def properties(self, ot, name):
+        schema = self.schema_for(ot.key)
+        if name is None:
+            return 200, {"results": schema.full_list}
+        p = schema.props.get(name)
+        if p is None:
+            raise ApiError(404, "Unable to find property with name %s for object type %s"
+                           % (name, ot.type_id), "OBJECT_NOT_FOUND")
+        return 200, p.full
+
+    def set_schema(self, ot, body):
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), list):
+            raise ValueError('body must be {"properties": [Property, ...]}')
+        specs = []
+        for p in body["properties"]:
+            if not isinstance(p, dict) or not isinstance(p.get("name"), str):
+                raise ValueError("each property needs a name")
+            t = p.get("type", "string")
+            if t not in ("string", "number", "bool", "enumeration", "date", "datetime",
+                         "phone_number", "json", "object_coordinates"):
+                raise ValueError("property %s: unknown type %s" % (p["name"], t))
+            specs.append(p)
+        names = {p["name"] for p in specs}
+        for auto in _auto():            # the auto-maintained properties always exist
+            if auto["name"] not in names:
+                specs.append(auto)
+        schema = Schema(ot.key, specs)
+        with self.lock:
+            self.schemas[ot.key] = schema
+            st = self.stores.get(ot.key)
+            if st is not None:
+                st.reindex(schema)
+        return len(specs)
+
+    # ---------------------------------------------------------------- sink mode
+    def sink(self, op, body, raw):
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            raise wrong_type(raw, '"inputs"', JAVA_BATCH, body)
+        if op == "archive":
+            return 204, None
+        now = iso_now()
+        results = []
+        cnt = self._sink_counter
+        for inp in body["inputs"]:
+            if not isinstance(inp, dict):
+                continue
+            if op in ("update", "read"):
+                rid = str(inp.get("id"))
+            else:
+                rid = str(next(cnt))
+            props = {"hs_object_id": rid}
+            ip = inp.get("idProperty")
+            if op == "upsert" and ip:
+                v = str(inp.get("id"))
+                props[ip] = v.lower() if ip == "email" else v
+            r = {"id": rid, "properties": props, "createdAt": now, "updatedAt": now,
+                 "archived": False}
+            if op == "upsert":
+                r["new"] = True
+            t = inp.get("objectWriteTraceId")
+            if t is not None:
+                r["objectWriteTraceId"] = t
+            results.append(r)
+        return (201 if op == "create" else 200), {"status": "COMPLETE", "results": results,
+                                                  "startedAt": now, "completedAt": now}
+
+
+def typed_key(ptype, s):
+    """Comparable key for a stored or filter value of a property type; None if not parseable."""
+    if ptype == "number":
+        try:
+            return float(s)
+        except ValueError:
+            return None
+    if ptype in ("date", "datetime"):
+        return to_epoch_ms(s)
+    return s.lower()
+
+
+def safe(fn, a, default):
+    if a is None:
+        return default
+    try:
+        return fn(a)
+    except TypeError:
+        return default
+
+
+def q_list(q, name):
+    out = []
+    for v in q.get(name, ()):
+        out.extend(x for x in v.split(",") if x)
+    return out
+
+
+def q_int(q, name, default):
+    v = q.get(name, [None])[-1]
+    if v is None or v == "":
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise validation_error("Invalid %s value: %s" % (name, v))
+
+
+def q_bool(q, name):
+    return q.get(name, ["false"])[-1].lower() == "true"
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP layer
+
+RE_OBJ = re.compile(r"^/crm/(?:v3/objects|objects/(\d{4}-\d{2}))/([^/]+)(?:/(.*))?$")
+RE_PROPS = re.compile(r"^/crm/(?:v3/properties|properties/(\d{4}-\d{2}))/([^/]+)(?:/([^/]+))?$")
+RE_SIM_TYPE = re.compile(r"^/_sim/(objects|properties)/([^/]+)$")
+BATCH_OPS = ("upsert", "update", "create", "read", "archive")
+
+
+class Ctx:
+    __slots__ = ("h", "method", "path", "query", "raw", "body", "ninputs", "t_start",
+                 "is_batch", "cid")
+
+
+class Route:
+    __slots__ = ("kind", "ver", "type_name", "arg", "search")
+
+    def __init__(self, kind, ver, type_name, arg=None):
+        self.kind = kind
+        self.ver = ver
+        self.type_name = type_name
+        self.arg = arg
+        self.search = kind == "search"
+
+
+def match_route(method, path):
+    """-> Route, or raises ApiError 404/405."""
+    m = RE_OBJ.match(path)
+    if m:
+        ver, t, rest = m.group(1), m.group(2), m.group(3)
+        if ver is not None and ver < "2025-09":
+            raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+        t = unquote(t)
+        if rest is None or rest == "":
+            if method == "GET":
+                return Route("list", ver, t)
+            if method == "POST":
+                return Route("create_one", ver, t)
+            raise method_not_allowed(method, "GET, POST")
+        parts = [unquote(x) for x in rest.split("/")]
+        if parts[0] == "batch" and len(parts) == 2:
+            if parts[1] not in BATCH_OPS:
+                raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+            if method != "POST":
+                raise method_not_allowed(method, "POST")
+            return Route("batch", ver, t, parts[1])
+        if len(parts) == 1 and parts[0] == "search":
+            if method != "POST":
+                raise method_not_allowed(method, "POST")
+            return Route("search", ver, t)
+        if len(parts) == 1 and parts[0]:
+            if method == "GET":
+                return Route("get", ver, t, parts[0])
+            if method == "PATCH":
+                return Route("patch", ver, t, parts[0])
+            if method == "DELETE":
+                return Route("delete", ver, t, parts[0])
+            raise method_not_allowed(method, "GET, PATCH, DELETE")
+        raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+    m = RE_PROPS.match(path)
+    if m:
+        ver = m.group(1)
+        if ver is not None and ver < "2025-09":
+            raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+        if method != "GET":
+            raise method_not_allowed(method, "GET")
+        name = m.group(3)
+        return Route("properties", ver, unquote(m.group(2)), unquote(name) if name else None)
+    raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+
+
+def method_not_allowed(method, allow):
+    return ApiError(405, "HTTP %s method not allowed for this resource" % method,
+                    "VALIDATION_ERROR", headers=[("Allow", allow)])
+
+
+def fault_body(status):
+    if status == 429:
+        return {"status": "error", "message": MSG_TEN_SECONDLY, "errorType": "RATE_LIMIT",
+                "policyName": "TEN_SECONDLY_ROLLING"}
+    if status == 423:
+        return {"status": "error", "message": "The resource is locked. Locks last for 2 seconds; "
+                "retry after at least 2 seconds.", "category": "LOCKED"}
+    if status == 477:
+        return {"status": "error", "message": "Migration in progress. Retry after the time given "
+                "in the Retry-After header.", "category": "MIGRATION_IN_PROGRESS"}
+    if status >= 500:
+        return {"status": "error", "message": "internal error (simulated %d %s)"
+                % (status, REASONS.get(status, "")), "category": "INTERNAL_ERROR"}
+    cat = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
+           404: "OBJECT_NOT_FOUND", 409: "CONFLICT"}.get(status)
+    b = {"status": "error", "message": "simulated %d %s" % (status, REASONS.get(status, ""))}
+    if cat:
+        b["category"] = cat
+    return b
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "HubSpotSim/1.0"
+
+    def setup(self):
+        BaseHTTPRequestHandler.setup(self)
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def log_message(self, fmt, *args):
+        if not self.server.sim.quiet:
+            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+
+    def log_request(self, code="-", size="-"):
+        pass
+
+    def do_GET(self):
+        self.server.sim_dispatch(self, "GET")
+
+    def do_POST(self):
+        self.server.sim_dispatch(self, "POST")
+
+    def do_PATCH(self):
+        self.server.sim_dispatch(self, "PATCH")
+
+    def do_DELETE(self):
+        self.server.sim_dispatch(self, "DELETE")
+
+    def do_PUT(self):
+        self.server.sim_dispatch(self, "PUT")
+
+    def do_HEAD(self):
+        self.server.sim_dispatch(self, "HEAD")
+
+    def do_OPTIONS(self):
+        self.server.sim_dispatch(self, "OPTIONS")
+
+    # ------------------------------------------------------------------ low level IO
+    def read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    break
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while True:          # trailers
+                        t = self.rfile.readline(65537)
+                        if t in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            return b"".join(chunks)
+        n = self.headers.get("Content-Length")
+        if n:
+            try:
+                n = int(n)
+            except ValueError:
+                n = 0
+            if n > 0:
+                return self.rfile.read(n)
+        return b""
+
+    def send_raw(self, status, body, headers, close=False, declared_len=None):
+        out = ["HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Unknown"))]
+        for k, v in headers:
+            out.append("%s: %s\r\n" % (k, v))
+        if status != 204 and status >= 200:
+            out.append("Content-Length: %d\r\n" % (len(body) if declared_len is None
+                                                   else declared_len))
+        if close or self.close_connection:
+            out.append("Connection: close\r\n")
+            self.close_connection = True
+        out.append("\r\n")
+        data = "".join(out).encode("latin-1")
+        if body and status != 204:
+            data += body
+        try:
+            self.wfile.write(data)
+        except OSError:
+            self.close_connection = True
+
+
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, addr, sim):
+        self.sim = sim
+        ThreadingHTTPServer.__init__(self, addr, Handler)
+
+    # ------------------------------------------------------------------ dispatch
+    def sim_dispatch(self, h, method):
+        t0 = time.time()
+        raw = h.read_body()
+        parts = urlsplit(h.path)
+        path = parts.path
+        if path.startswith("/_sim/") or path == "/_sim":
+            return self.control(h, method, path, parts.query, raw)
+        sim = self.sim
+        ctx = Ctx()
+        ctx.h = h
+        ctx.method = method
+        ctx.path = path
+        ctx.query = parts.query
+        ctx.raw = raw
+        ctx.body = None
+        ctx.ninputs = 0
+        ctx.t_start = t0
+        ctx.is_batch = "/batch/" in path
+        ctx.cid = str(uuid.uuid4())
+        sim.begin_call(t0)
+        status = 500
+        try:
+            status = self.api(h, ctx, method, path, parts.query, raw)
+        except Exception as e:               # never leave a client hanging
+            if not sim.quiet:
+                import traceback
+                traceback.print_exc()
+            body = {"status": "error", "message": "simulator error: %r" % (e,),
+                    "correlationId": ctx.cid, "category": "INTERNAL_ERROR"}
+            self.send_json(h, 500, body, ctx.cid, [])
+            status = 500
+        finally:
+            sim.end_call(ctx, status)
+
+    def send_json(self, h, status, body, cid, headers, close=False):
+        hdrs = [("X-HubSpot-Correlation-Id", cid)]
+        if body is None:
+            h.send_raw(status, b"", hdrs + headers, close)
+            return
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        hdrs.append(("Content-Type", JSON_CT))
+        h.send_raw(status, data, hdrs + headers, close)
+
+    def send_error_obj(self, h, err, cid, headers=()):
+        body = err.body
+        if body.get("status") == "error" and "correlationId" not in body:
+            body = dict(body)
+            body["correlationId"] = cid
+        self.send_json(h, err.status, body, cid, list(err.headers) + list(headers))
+        return err.status
+
+    def api(self, h, ctx, method, path, query, raw):
+        sim = self.sim
+        cfg = sim.config
+        cid = ctx.cid
+        if ctx.is_batch and raw:
+            # counted even when the request is rejected (cheap: find the inputs array length)
+            try:
+                ctx.body = json.loads(raw)
+                inputs = ctx.body.get("inputs") if isinstance(ctx.body, dict) else None
+                ctx.ninputs = len(inputs) if isinstance(inputs, list) else 0
+            except ValueError:
+                ctx.body = None
+
+        # 1. faults (before auth and rate limiting)
+        fault = sim.take_fault(path)
+        if fault is not None:
+            d = fault.get("delay_ms")
+            if d:
+                time.sleep(d / 1000.0)
+            if fault.get("drop"):
+                h.close_connection = True
+                try:
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return 0
+            if fault.get("truncate"):
+                body = json.dumps({"status": "COMPLETE", "results": [], "startedAt": iso_now(),
+                                   "completedAt": iso_now()}).encode()
+                h.send_raw(fault.get("status") or 200, body[:len(body) // 2],
+                           [("X-HubSpot-Correlation-Id", cid), ("Content-Type", JSON_CT)],
+                           close=True, declared_len=len(body) + 100)
+                try:
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return fault.get("status") or 200
+            if fault.get("garbage"):
+                st = fault.get("status") or 200
+                h.send_raw(st, b"<html><body>502 Bad Gateway?</body></html>\x00{\"status\":",
+                           [("X-HubSpot-Correlation-Id", cid), ("Content-Type", JSON_CT)])
+                return st
+            st = fault.get("status")
+            if st:
+                headers = []
+                fh = fault.get("headers") or {}
+                names = {k.lower() for k in fh}
+                if st == 477 and "retry-after" not in names:
+                    headers.append(("Retry-After", "1"))
+                ra = cfg["retry_after_on_429"]
+                if st == 429 and ra is not None and "retry-after" not in names:
+                    headers.append(("Retry-After", fmt_num(ra)))
+                headers.extend((k, str(v)) for k, v in fh.items())
+                body = fault.get("body")
+                if body is None:
+                    body = fault_body(st)
+                    body["correlationId"] = cid
+                if isinstance(body, str):
+                    hd = [("X-HubSpot-Correlation-Id", cid)]
+                    if "content-type" not in names:
+                        hd.append(("Content-Type", "text/plain;charset=utf-8"))
+                    h.send_raw(st, body.encode("utf-8"), hd + headers)
+                else:
+                    self.send_json(h, st, body, cid, headers)
+                return st
+        lat = cfg["latency_ms"]
+        if lat:
+            time.sleep(lat / 1000.0)
+
+        # 2. route
+        try:
+            route = match_route(method, path)
+        except ApiError as e:
+            return self.send_error_obj(h, e, cid)
+
+        # 3. auth
+        auth = h.headers.get("Authorization") or ""
+        tok = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        entry = sim.tokens.get(tok) if tok else None
+        if entry is None:
+            return self.send_error_obj(
+                h, ApiError(401, MSG_401, "INVALID_AUTHENTICATION"), cid,
+                [("x-hubspot-auth-failure", "401 Unauthorized")])
+
+        # 4. rate limits
+        err, rh = sim.rate_check(tok, route.search)
+        if err is not None:
+            ra = cfg["retry_after_on_429"]
+            extra = [("Retry-After", fmt_num(ra))] if ra is not None else []
+            return self.send_error_obj(h, err, cid, rh + extra)
+
+        try:
+            # 5. object type, scopes, content type
+            ot = resolve_type(route.type_name)
+            if ot is None:
+                raise validation_error("Unable to infer object type from: %s" % route.type_name)
+            if route.kind == "properties":
+                accepted = ot.schema_scopes
+            elif route.kind in ("list", "get", "search") or route.arg == "read":
+                accepted = ot.read_scopes
+            else:
+                accepted = ot.write_scopes
+            if not sim.token_has(entry, accepted):
+                raise ApiError(403, MSG_403, "MISSING_SCOPES", errors=[{
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": list(accepted)}}],
+                    links={"scopes": SCOPES_LINK})
+            if raw and method in ("POST", "PATCH", "PUT"):
+                ct = (h.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                if ct != "application/json":
+                    raise ApiError(415, "HTTP 415 Unsupported Media Type - Content-Type %s is not "
+                                   "supported; use application/json" % (ct or "(none)"))
+
+            # 6. handler
+            kind = route.kind
+            dated_200 = route.ver is not None and route.ver >= "2026-09"
+            if kind in ("list", "get", "delete", "properties"):
+                q = parse_qs(query, keep_blank_values=True) if query else {}
+                if kind == "list":
+                    base = "http://%s%s" % (h.headers.get("Host", "localhost"), path)
+                    status, body = sim.list_objects(ot, q, base)
+                elif kind == "get":
+                    status, body = sim.get_object(ot, route.arg, q)
+                elif kind == "delete":
+                    status, body = sim.delete_one(ot, route.arg)
+                else:
+                    status, body = sim.properties(ot, route.arg)
+            else:
+                body = ctx.body
+                if body is None:
+                    body = parse_json(raw)
+                    ctx.body = body
+                if kind == "batch":
+                    op = route.arg
+                    if cfg["mode"] == "sink":
+                        status, body = sim.sink(op, body, raw)
+                    elif op == "read":
+                        q = parse_qs(query) if query else {}
+                        status, body = sim.batch_read(ot, body, raw, q_bool(q, "archived"),
+                                                      dated_200)
+                    else:
+                        status, body = sim.batch_write(op, ot, body, raw, dated_200)
+                elif kind == "search":
+                    status, body = sim.search(ot, body, raw)
+                elif kind == "create_one":
+                    status, body = sim.create_one(ot, body, raw, dated_200)
+                else:   # patch
+                    q = parse_qs(query) if query else {}
+                    status, body = sim.update_one(ot, route.arg, body, raw, q)
+        except ApiError as e:
+            return self.send_error_obj(h, e, cid, rh)
+        self.send_json(h, status, body, cid, rh)
+        return status
+
+    # ------------------------------------------------------------------ control API
+    def control(self, h, method, path, query, raw):
+        sim = self.sim
+        cid = str(uuid.uuid4())
+        try:
+            body = parse_json(raw) if raw else None
+        except ApiError as e:
+            return self.send_json(h, 400, {"error": e.body["message"]}, cid, [])
+        try:
+            status, out = self.control_route(method, path, query, body)
+        except (ValueError, TypeError) as e:
+            status, out = 400, {"error": str(e)}
+        except ApiError as e:
+            status, out = e.status, {"error": e.body.get("message")}
+        self.send_json(h, status, out, cid, [])
+
+    def control_route(self, method, path, query, body):
+        sim = self.sim
+        if path == "/_sim/reset" and method == "POST":
+            sim.reset()
+            return 200, {"ok": True}
+        if path == "/_sim/config":
+            if method == "POST":
+                return 200, sim.update_config(body or {})
+            if method == "GET":
+                return 200, sim.config_view()
+        if path == "/_sim/faults":
+            if method == "POST":
+                return 200, {"ok": True, "faults": sim.add_fault(body)}
+            if method == "DELETE":
+                with sim.meta:
+                    sim.faults = []
+                return 200, {"ok": True}
+            if method == "GET":
+                with sim.meta:
+                    return 200, {"faults": [dict(f) for f in sim.faults]}
+        if path == "/_sim/requests":
+            if method == "GET":
+                q = parse_qs(query) if query else {}
+                since = int(q.get("since", ["0"])[-1] or 0)
+                with sim.meta:
+                    reqs = [r for r in sim.log if r["seq"] > since]
+                return 200, {"requests": reqs}
+            if method == "DELETE":
+                with sim.meta:
+                    sim.log = deque()
+                return 200, {"ok": True}
+        if path == "/_sim/stats":
+            if method == "GET":
+                with sim.meta:
+                    st = dict(sim.stats)
+                    st["by_status"] = dict(st["by_status"])
+                    st["in_flight"] = sim.in_flight
+                return 200, st
+            if method == "DELETE":
+                with sim.meta:
+                    sim._reset_stats()
+                return 200, {"ok": True}
+        if path == "/_sim/daily_reset" and method == "POST":
+            with sim.meta:
+                sim.daily = {}
+            return 200, {"ok": True}
+        m = RE_SIM_TYPE.match(path)
+        if m:
+            ot = resolve_type(unquote(m.group(2)))
+            if ot is None:
+                raise ValueError("Unable to infer object type from: %s" % unquote(m.group(2)))
+            if m.group(1) == "objects" and method == "GET":
+                schema = sim.schema_for(ot.key)
+                with sim.lock:
+                    st = sim.store_for(ot.key, schema)
+                    res = []
+                    for rid in st.ids:
+                        rec = st.records[rid]
+                        r = {"id": rec.sid, "properties": dict(rec.props),
+                             "createdAt": rec.created, "updatedAt": rec.updated,
+                             "archived": rec.archived}
+                        if rec.archived:
+                            r["archivedAt"] = rec.archived_at
+                        res.append(r)
+                return 200, {"results": res}
+            if m.group(1) == "properties":
+                if method == "POST":
+                    return 200, {"ok": True, "properties": sim.set_schema(ot, body)}
+                if method == "GET":
+                    return 200, {"results": sim.schema_for(ot.key).full_list}
+        return 404, {"error": "no such control endpoint: %s %s" % (method, path)}
+
+
+def fmt_num(v):
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def parse_json(raw):
+    if not raw:
+        raise ApiError(400, "Invalid input JSON on line 1, column 0: No content to map due to "
+                       "end-of-input")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError(400, "Invalid input JSON on line 1, column 1: Invalid UTF-8 start byte")
+    except json.JSONDecodeError as e:
+        raise ApiError(400, "Invalid input JSON on line %d, column %d: %s"
+                       % (e.lineno, e.colno, e.msg))
+    except ValueError as e:
+        raise ApiError(400, "Invalid input JSON on line 1, column 1: %s" % e)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+
+
+def make_server(host="127.0.0.1", port=0, quiet=True):
+    """Create (not start) a server; its .sim is the simulator state."""
+    return SimServer((host, port), Sim(quiet=quiet))
+
+
+def start_in_thread(host="127.0.0.1", port=0, quiet=True):
+    srv = make_server(host, port, quiet)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    return srv
+
+
+def write_port_file(path, port):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="HubSpot CRM API simulator")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--quiet", action="store_true", help="no per-request logging (default)")
+    ap.add_argument("--verbose", action="store_true", help="log each request on stderr")
+    args = ap.parse_args(argv)
+
+    srv = make_server(args.host, args.port, quiet=not args.verbose)
+    port = srv.server_address[1]
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    t.start()
+    if args.port_file:
+        write_port_file(args.port_file, port)
+    if args.verbose or not args.port_file:
+        sys.stderr.write("hubspot_sim listening on http://%s:%d\n" % (args.host, port))
+        sys.stderr.flush()
+    while not stop.wait(1.0):
+        pass
+    srv.shutdown()
+    srv.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
