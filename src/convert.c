@@ -40,6 +40,7 @@ kind_of(Oid typid)
 			return K_BOOL;
 		case FLOAT4OID:
 		case FLOAT8OID:
+		case NUMERICOID:
 			return K_FLOAT;
 		case DATEOID:
 			return K_DATE;

@@ -505,8 +505,9 @@ hs_job_raise(HsJob *job)
 				(errcode(strcmp(cat ? cat : "", "NETWORK_ERROR") == 0 ?
 						 ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION :
 						 ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("could not complete a HubSpot call for server \"%s\" at %s",
-						srv, job->server->api_url),
+				 errmsg("could not complete a HubSpot call for server \"%s\": %s",
+						srv, strcmp(cat ? cat : "", "NETWORK_ERROR") == 0 ?
+						"no answer" : "invalid answer"),
 				 errdetail("%s%s%s (after %d tries)", cat ? cat : "", cat ? ": " : "",
 						   msg ? msg : "unknown error",
 						   Min(HS_SYNC_MAX_TRIES, job->server->max_attempts))));

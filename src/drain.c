@@ -46,7 +46,9 @@ typedef struct HsGroup
 	HsServer   *server;
 	char	   *token;
 	Jsonb	   *error;			/* why the group cannot be sent */
-	HsJob	   *job;
+	HsJob	   *job;			/* one input per merged record; holds outcomes */
+	HsJob	   *sub;			/* archive by unique value: the resolved inputs */
+	int		   *sub_map;		/* sub's input k is job's input sub_map[k] */
 } HsGroup;
 
 typedef struct HsRecord
@@ -266,22 +268,127 @@ hs_drain_claim(int limit)
 	return plan;
 }
 
+/*
+ * batch/archive takes record ids only: a record keyed by a unique value
+ * (email, say) is looked up with batch/read first.  One already gone
+ * counts as archived.
+ */
+static List *
+lookup_jobs(List *groups)
+{
+	List	   *lookups = NIL;
+	ListCell   *lc;
+
+	foreach(lc, groups)
+	{
+		HsGroup    *g = lfirst(lc);
+		HsJob	   *read;
+
+		if (g->job == NULL || g->op != HS_OP_ARCHIVE || g->id_property == NULL)
+			continue;
+		read = hs_job_new(g->server, g->token, g->object_type, HS_OP_READ,
+						  g->job->inputs, g->job->n);
+		read->read_extra = psprintf("\"properties\":[\"%s\"]", g->id_property);
+		g->sub = read;
+		lookups = lappend(lookups, read);
+	}
+	return lookups;
+}
+
+static void
+use_lookup(HsGroup *g)
+{
+	HsJob	   *read = g->sub;
+	HsJob	   *job = g->job;
+	HsInput   **ins = palloc(sizeof(HsInput *) * Max(job->n, 1));
+	int			n = 0;
+	int			i;
+
+	g->sub_map = palloc(sizeof(int) * Max(job->n, 1));
+	for (i = 0; i < job->n; i++)
+	{
+		JsonbValue	v;
+		HsOutcome  *o = &read->out[i];
+		char	   *cat = o->error ?
+			hs_jsonb_scalar_text(hs_jsonb_get(&o->error->root, "category", &v)) : NULL;
+
+		if (o->result)
+		{
+			HsInput    *in = palloc0(sizeof(HsInput));
+
+			in->id = hs_jsonb_scalar_text(hs_jsonb_get(&o->result->root, "id", &v));
+			in->key = in->id;
+			in->trace_id = job->inputs[i]->trace_id;
+			g->sub_map[n] = i;
+			ins[n++] = in;
+		}
+		else if (cat && strcmp(cat, "OBJECT_NOT_FOUND") == 0)
+			job->out[i].result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																	CStringGetDatum("{\"archived\": true, \"found\": false}")));
+		else
+		{
+			job->out[i] = *o;
+			job->transient[i] = read->transient[i];
+		}
+	}
+	job->stop = read->stop;
+	job->stop_result = read->stop_result;
+	g->sub = n > 0 && read->stop == HS_STOP_NONE ?
+		hs_job_new(g->server, g->token, g->object_type, HS_OP_ARCHIVE, ins, n) : NULL;
+}
+
 void
 hs_drain_send(HsDrainPlan *plan, HsDrainResult *r)
 {
 	HsJob	  **jobs = palloc(sizeof(HsJob *) * Max(list_length(plan->groups), 1));
+	List	   *lookups = lookup_jobs(plan->groups);
 	int			n = 0;
 	ListCell   *lc;
 
+	if (lookups != NIL)
+	{
+		int			k = 0;
+
+		foreach(lc, lookups)
+			jobs[k++] = lfirst(lc);
+		hs_dispatch(jobs, k, false, &r->calls);
+		foreach(lc, plan->groups)
+		{
+			HsGroup    *g = lfirst(lc);
+
+			if (g->sub)
+				use_lookup(g);
+		}
+	}
 	foreach(lc, plan->groups)
 	{
 		HsGroup    *g = lfirst(lc);
 
-		if (g->job)
+		if (g->sub)
+			jobs[n++] = g->sub;
+		else if (g->job && !(g->op == HS_OP_ARCHIVE && g->id_property))
 			jobs[n++] = g->job;
 	}
 	if (n > 0)
 		hs_dispatch(jobs, n, false, &r->calls);
+	foreach(lc, plan->groups)
+	{
+		HsGroup    *g = lfirst(lc);
+		int			k;
+
+		if (g->sub == NULL)
+			continue;
+		for (k = 0; k < g->sub->n; k++)
+		{
+			g->job->out[g->sub_map[k]] = g->sub->out[k];
+			g->job->transient[g->sub_map[k]] = g->sub->transient[k];
+		}
+		if (g->sub->stop != HS_STOP_NONE)
+		{
+			g->job->stop = g->sub->stop;
+			g->job->stop_result = g->sub->stop_result;
+		}
+	}
 }
 
 static char *

@@ -279,8 +279,9 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	HsScanState *st = node->fdw_state;
 
+	char	   *url = hs_api_list_url(st->server, st->table->object_type, st->base_query);
+
+	/* the path only: the host is the server's business, not the plan's */
 	ExplainPropertyText("HubSpot call",
-						psprintf("GET %s", hs_api_list_url(st->server, st->table->object_type,
-														   st->base_query)),
-						es);
+						psprintf("GET %s", url + strlen(st->server->api_url)), es);
 }

@@ -3,7 +3,8 @@
 #
 #   use lib 't';            # (PGXS's prove already passes -I $(srcdir))
 #   use HubSpotSim;
-#   my $sim = HubSpotSim->start();            # or start(log => "$dir/sim.log")
+#   my $sim = HubSpotSim->start();            # options: log => "$dir/sim.log", verbose => 1,
+#                                             # cpu => N (pin it), timeout => 10 (s)
 #   $node->safe_psql(..., "... api_url '" . $sim->url . "' ...");
 #   $sim->fault({ status => 503, count => 2 });
 #   is($sim->count('contacts'), 10);
@@ -43,6 +44,7 @@ sub start
 	my @cmd = ($PYTHON, "$REPO/test/hubspot_sim.py",
 		'--host', '127.0.0.1', '--port', '0', '--port-file', $port_file);
 	push @cmd, '--verbose' if $opt{verbose};
+	push @cmd, '--cpu', $opt{cpu} if defined $opt{cpu};
 	my $h = IPC::Run::start(\@cmd, '<', \undef, '>', $log, '2>&1');
 
 	my $self = bless {

@@ -1,0 +1,104 @@
+-- hubspot_push(): an application table's committed changes reach HubSpot.
+\getenv sim_url HUBSPOT_SIM_URL
+\! /usr/bin/python3 test/simctl.py reset
+CREATE SCHEMA app;
+CREATE TABLE app.customers (
+	id			serial PRIMARY KEY,
+	email		text NOT NULL,
+	firstname	text,
+	plan		text,
+	password	text,
+	birthdate	date
+);
+CREATE TRIGGER push AFTER INSERT OR UPDATE OR DELETE ON app.customers
+	FOR EACH ROW EXECUTE FUNCTION
+	hubspot_push('contacts', 'email', 'hubspot', 'exclude=id,password', 'rename=plan:company');
+
+-- insert: an upsert keyed by email with every mapped column
+INSERT INTO app.customers (email, firstname, plan, password, birthdate)
+VALUES ('kim@example.com', 'Kim', 'free', 'secret', '2026-01-02');
+SELECT operation, id_property, record_key, properties FROM hubspot_queue ORDER BY id DESC LIMIT 1;
+-- update: only what changed; nothing when nothing changed
+UPDATE app.customers SET plan = 'pro' WHERE email = 'kim@example.com';
+UPDATE app.customers SET firstname = 'Kim' WHERE email = 'kim@example.com';
+UPDATE app.customers SET firstname = NULL WHERE email = 'kim@example.com';
+SELECT operation, record_key, properties FROM hubspot_queue ORDER BY id DESC LIMIT 2;
+SELECT hubspot_flush() AS unsettled;
+\! /usr/bin/python3 test/simctl.py get contacts email kim@example.com
+-- rollback: nothing
+BEGIN;
+UPDATE app.customers SET plan = 'enterprise';
+ROLLBACK;
+SELECT count(*) AS queued FROM hubspot_queue WHERE properties->>'company' = 'enterprise';
+-- 1,000 updates of one row in one transaction arrive as one input
+\! /usr/bin/python3 test/simctl.py clear-requests
+BEGIN;
+DO $$ BEGIN FOR i IN 1..1000 LOOP
+	UPDATE app.customers SET firstname = 'K' || i WHERE email = 'kim@example.com';
+END LOOP; END $$;
+COMMIT;
+SELECT hubspot_flush() AS unsettled;
+\! /usr/bin/python3 test/simctl.py requests | sort
+\! /usr/bin/python3 test/simctl.py get contacts email kim@example.com
+-- key change: the new key gets the whole row
+UPDATE app.customers SET email = 'kim.new@example.com' WHERE email = 'kim@example.com';
+SELECT operation, record_key, properties FROM hubspot_queue ORDER BY id DESC LIMIT 1;
+-- delete: an archive keyed by the key column (or nothing with on_delete=ignore)
+SELECT hubspot_flush() AS unsettled;
+\! /usr/bin/python3 test/simctl.py get contacts email kim.new@example.com
+\! /usr/bin/python3 test/simctl.py clear-requests
+DELETE FROM app.customers WHERE email = 'kim.new@example.com';
+SELECT operation, id_property, record_key FROM hubspot_queue ORDER BY id DESC LIMIT 1;
+SELECT hubspot_flush() AS unsettled;
+-- batch/archive takes record ids: the worker looks the email up first
+\! /usr/bin/python3 test/simctl.py requests
+SELECT state, result FROM hubspot_queue ORDER BY id DESC LIMIT 1;
+\! /usr/bin/python3 test/simctl.py get contacts email kim.new@example.com
+
+-- statement-level trigger with transition tables
+CREATE TABLE app.accounts (code text PRIMARY KEY, name text, plan text);
+CREATE TRIGGER push_ins AFTER INSERT ON app.accounts
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION hubspot_push('companies', 'code', 'rename=code:company_code,plan:industry');
+CREATE TRIGGER push_upd AFTER UPDATE ON app.accounts
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION hubspot_push('companies', 'code', 'rename=code:company_code,plan:industry');
+INSERT INTO app.accounts SELECT 'A' || g, 'Account ' || g, 'free' FROM generate_series(1, 300) g;
+UPDATE app.accounts SET plan = 'pro' WHERE code IN ('A1', 'A2');
+UPDATE app.accounts SET name = name;
+SELECT operation, count(*), min(properties::text) FROM hubspot_queue WHERE object_type = 'companies'
+   AND record_key LIKE 'A%'
+ GROUP BY operation, properties ? 'name' ORDER BY 1, 2;
+SELECT hubspot_flush() AS unsettled;
+\! /usr/bin/python3 test/simctl.py count companies
+\! /usr/bin/python3 test/simctl.py get companies company_code A2
+
+-- bad trigger arguments fail at the first fire, with nothing queued
+CREATE TABLE app.t (k text, v text);
+CREATE TRIGGER bad1 AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts');
+INSERT INTO app.t VALUES ('a', 'b');
+DROP TRIGGER bad1 ON app.t;
+CREATE TRIGGER bad2 AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'nokey');
+INSERT INTO app.t VALUES ('a', 'b');
+DROP TRIGGER bad2 ON app.t;
+CREATE TRIGGER bad3 AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('Bad Type', 'k');
+INSERT INTO app.t VALUES ('a', 'b');
+DROP TRIGGER bad3 ON app.t;
+CREATE TRIGGER bad4 AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'k', 'exclude=zz');
+INSERT INTO app.t VALUES ('a', 'b');
+DROP TRIGGER bad4 ON app.t;
+CREATE TRIGGER bad5 AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'k', 'nosuchserver');
+INSERT INTO app.t VALUES ('a', 'b');
+DROP TRIGGER bad5 ON app.t;
+CREATE TRIGGER bad6 AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'k', 'colour=blue');
+INSERT INTO app.t VALUES ('a', 'b');
+DROP TRIGGER bad6 ON app.t;
+CREATE TRIGGER bad7 BEFORE INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'k');
+INSERT INTO app.t VALUES ('a', 'b');
+DROP TRIGGER bad7 ON app.t;
+CREATE TRIGGER ok AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'k');
+INSERT INTO app.t VALUES (NULL, 'b');
+CREATE TRIGGER bad8 AFTER UPDATE ON app.t FOR EACH STATEMENT EXECUTE FUNCTION hubspot_push('contacts', 'k');
+UPDATE app.t SET v = 'c';
+SELECT hubspot_push();
+SELECT count(*) AS queued FROM hubspot_queue WHERE object_type = 'contacts' AND record_key IN ('a', 'b');
