@@ -1,0 +1,102 @@
+# The on-commit write path: queue -> worker -> simulator, with crashes.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+use HubSpotSim;
+use HubSpotTest;
+
+my $sim = HubSpotSim->start();
+my $node = HubSpotTest::node('worker');
+HubSpotTest::setup_db($node, 'postgres', $sim);
+
+# Rollback sends nothing.
+$node->safe_psql('postgres', q{
+	BEGIN;
+	INSERT INTO hubspot_contacts (email) SELECT 'rb' || g || '@example.com' FROM generate_series(1, 10) g;
+	ROLLBACK;});
+sleep 2;
+is(scalar @{ $sim->requests(path => 'batch/') }, 0, 'rollback: no call');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM hubspot_queue'), '0', 'rollback: nothing queued');
+
+# Commit delivers everything, in calls of 100.
+$node->safe_psql('postgres', q{
+	INSERT INTO hubspot_contacts (email, firstname)
+	SELECT 'c' || g || '@example.com', 'C' || g FROM generate_series(1, 1000) g;});
+is($node->safe_psql('postgres', 'SELECT hubspot_flush()'), '0', 'flush settles all');
+is(HubSpotTest::stored($sim, 'c'), 1000, 'commit: 1000 stored');
+my $calls = $sim->requests(path => 'batch/upsert');
+is(scalar @$calls, 10, 'commit: 10 calls');
+ok(!(grep { $_->{ninputs} > 100 } @$calls), 'no call above 100 inputs');
+
+# The commit wakes the worker: with a one-minute naptime a row still goes at once.
+$node->append_conf('postgresql.conf', "hubspot_fdw.naptime = 60000\n");
+$node->reload;
+sleep 1;
+$sim->clear_requests;
+my $t0 = time;
+$node->safe_psql('postgres', q{INSERT INTO hubspot_contacts (email) VALUES ('latch@example.com')});
+ok(HubSpotTest::wait_for(sub { HubSpotTest::stored($sim, 'latch') == 1 }, 10), 'woken by the commit');
+my $latency = time - $t0;
+ok($latency < 2, sprintf('stored %.0f ms after commit (naptime 60 s)', $latency * 1000));
+$node->append_conf('postgresql.conf', "hubspot_fdw.naptime = 1000\n");
+$node->reload;
+
+# SIGKILL of the worker in the middle of 5,000 rows: nothing is lost.
+$sim->config({ latency_ms => 200 });
+$node->safe_psql('postgres', q{
+	INSERT INTO hubspot_contacts (email, firstname)
+	SELECT 'k' || g || '@example.com', 'K' || g FROM generate_series(1, 5000) g;});
+ok(HubSpotTest::wait_for(sub { HubSpotTest::stored($sim, 'k') > 500 }, 60), 'drain under way');
+my $pid = HubSpotTest::worker_pid($node, 'postgres');
+my $before = HubSpotTest::stored($sim, 'k');
+kill 'KILL', $pid;
+diag("killed worker $pid with $before of 5000 stored");
+ok($before < 5000, 'killed mid-drain');
+HubSpotTest::wait_worker($node, 'postgres');
+$sim->config({ latency_ms => 0 });
+is($node->safe_psql('postgres', q{SELECT hubspot_flush('120 s')}), '0', 'after SIGKILL: settled');
+is(HubSpotTest::stored($sim, 'k'), 5000, 'after SIGKILL: all 5000 stored');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM hubspot_queue WHERE record_key LIKE 'k%' AND state <> 'done'}),
+	'0', 'after SIGKILL: every row done');
+
+# pg_ctl restart -m immediate in the middle of 5,000 rows.
+$sim->config({ latency_ms => 200 });
+$node->safe_psql('postgres', q{
+	INSERT INTO hubspot_contacts (email, firstname)
+	SELECT 'i' || g || '@example.com', 'I' || g FROM generate_series(1, 5000) g;});
+ok(HubSpotTest::wait_for(sub { HubSpotTest::stored($sim, 'i') > 500 }, 60), 'second drain under way');
+$before = HubSpotTest::stored($sim, 'i');
+$node->stop('immediate');
+diag("stopped immediately with $before of 5000 stored");
+ok($before < 5000, 'stopped mid-drain');
+$node->start;
+$sim->config({ latency_ms => 0 });
+HubSpotTest::wait_worker($node, 'postgres');
+is($node->safe_psql('postgres', q{SELECT hubspot_flush('120 s')}), '0', 'after immediate restart: settled');
+is(HubSpotTest::stored($sim, 'i'), 5000, 'after immediate restart: all 5000 stored');
+ok($node->log_contains('caught in sending are pending again'), 'rows in sending went back to pending');
+
+# A second database gets its own worker, at CREATE EXTENSION, without restart.
+$node->safe_psql('postgres', 'CREATE DATABASE second');
+HubSpotTest::setup_db($node, 'second', $sim);
+$node->safe_psql('second', q{INSERT INTO hubspot_contacts (email) VALUES ('second@example.com')});
+is($node->safe_psql('second', 'SELECT hubspot_flush()'), '0', 'second database: settled');
+is(HubSpotTest::stored($sim, 'second@'), 1, 'second database: stored');
+is($node->safe_psql('postgres', q{SELECT count(DISTINCT datname) FROM pg_stat_activity WHERE backend_type = 'hubspot_fdw worker'}),
+	'2', 'one worker per database');
+
+# DROP EXTENSION stops that database's worker.
+$node->safe_psql('second', 'DROP EXTENSION hubspot_fdw CASCADE');
+ok( $node->poll_query_until('postgres', q{
+		SELECT count(*) = 0 FROM pg_stat_activity
+		 WHERE backend_type = 'hubspot_fdw worker' AND datname = 'second'}),
+	'worker leaves a database that dropped the extension');
+
+$node->stop;
+$sim->stop;
+done_testing();
