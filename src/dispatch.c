@@ -348,6 +348,9 @@ settle_call(HsCall *c, HsOutcome *out, HsCallResult *res, bool sync)
 				job->out[c->idx[i]].error = res->error;
 				job->transient[c->idx[i]] = true;
 			}
+			/* the worker probes with one call, not with the whole backlog */
+			if (!sync)
+				stop_job(job, HS_STOP_TRANSIENT, res);
 			return;
 	}
 }
@@ -489,6 +492,7 @@ hs_job_raise(HsJob *job)
 					 errhint("See hubspot_queue_status for the reason.")));
 			break;
 		case HS_STOP_NONE:
+		case HS_STOP_TRANSIENT:
 			break;
 	}
 	for (i = 0; i < job->n; i++)

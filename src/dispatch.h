@@ -22,7 +22,8 @@ typedef enum HsStop
 	HS_STOP_AUTH,				/* 401/403 */
 	HS_STOP_DAILY,				/* 429 DAILY */
 	HS_STOP_LONG_WAIT,			/* 477 or Retry-After beyond what we wait in place */
-	HS_STOP_PAUSED				/* the server was already paused */
+	HS_STOP_PAUSED,				/* the server was already paused */
+	HS_STOP_TRANSIENT			/* a call failed for now: try again later */
 } HsStop;
 
 typedef struct HsJob

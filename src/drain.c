@@ -441,9 +441,26 @@ apply_stop(HsGroup *g, bool transient_seen, HsDrainResult *r)
 		hs_server_backoff(g->serverid, g->server->max_attempts, r->last_error);
 }
 
+/*
+ * HubSpot out of reach is nobody's row's fault: once a server has failed
+ * this many calls in a row, calls that get no answer stop counting as
+ * attempts, so an outage of any length leaves the queue intact.  Answers
+ * (5xx included) always count.
+ */
+#define HS_OUTAGE_FAILURES 3
+
+static bool
+no_answer(Jsonb *error)
+{
+	JsonbValue	v;
+	char	   *cat = hs_jsonb_scalar_text(hs_jsonb_get(&error->root, "category", &v));
+
+	return cat && strcmp(cat, "NETWORK_ERROR") == 0;
+}
+
 static void
 settle_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsOutcome *o, bool transient,
-		   HsDrainResult *r)
+		   bool outage, HsDrainResult *r)
 {
 	s->id = row->id;
 	s->result = NULL;
@@ -463,8 +480,9 @@ settle_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsOutcome *o, bool transien
 	if (o->error == NULL)
 		return;
 	s->error = o->error;
-	s->attempt = 1;
-	if (!transient || row->attempts + 1 >= (g->server ? g->server->max_attempts : 1))
+	s->attempt = (transient && outage && no_answer(o->error)) ? 0 : 1;
+	if (!transient ||
+		(s->attempt && row->attempts + 1 >= (g->server ? g->server->max_attempts : 1)))
 	{
 		s->state = "failed";
 		r->rows_failed++;
@@ -485,6 +503,7 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 		HsGroup    *g = lfirst(lc);
 		HsOutcome	unsendable = {NULL, g->error};
 		bool		transient_seen = false;
+		bool		outage = hs_server_failures(g->serverid) >= HS_OUTAGE_FAILURES;
 		ListCell   *lc2;
 		int			i = 0;
 
@@ -497,14 +516,14 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 
 			transient_seen |= transient;
 			for (k = 0; k < m->nrows; k++)
-				settle_row(&s[n++], m->rows[k], g, o, transient, r);
+				settle_row(&s[n++], m->rows[k], g, o, transient, outage, r);
 			i++;
 		}
 		if (g->job)
 			apply_stop(g, transient_seen, r);
 	}
 	foreach(lc, plan->deferred)
-		settle_row(&s[n++], lfirst(lc), NULL, NULL, false, r);
+		settle_row(&s[n++], lfirst(lc), NULL, NULL, false, false, r);
 	hs_queue_settle(s, n);
 	MemoryContextSwitchTo(cxt);
 }

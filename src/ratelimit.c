@@ -326,6 +326,19 @@ hs_server_ok(Oid serverid)
 	unlock(s);
 }
 
+/* Consecutive calls to the server that got no usable answer. */
+int
+hs_server_failures(Oid serverid)
+{
+	HsShared   *s = state();
+	int			n;
+
+	lock(s);
+	n = slot_for(s, serverid)->failures;
+	unlock(s);
+	return n;
+}
+
 int
 hs_server_states(HsServerState *out, int max)
 {
@@ -345,7 +358,9 @@ hs_server_states(HsServerState *out, int max)
 			continue;
 		o->serverid = sl->serverid;
 		o->pause_kind = sl->pause_kind;
-		o->paused_until = sl->pause_kind == HS_PAUSE_NONE ? 0 : sl->paused_until;
+		if (o->pause_kind != HS_PAUSE_AUTH && sl->paused_until <= now)
+			o->pause_kind = HS_PAUSE_NONE;
+		o->paused_until = o->pause_kind == HS_PAUSE_NONE ? 0 : sl->paused_until;
 		strlcpy(o->last_error, sl->last_error, sizeof(o->last_error));
 		o->budget_used = 0;
 		for (j = 0; j < sl->count; j++)

@@ -42,6 +42,7 @@ extern void hs_server_pause(Oid serverid, HsPauseKind kind, long ms,
 							uint32 token_hash, const char *error);
 extern void hs_server_backoff(Oid serverid, int max_attempts, const char *error);
 extern void hs_server_ok(Oid serverid);
+extern int	hs_server_failures(Oid serverid);
 extern int	hs_server_states(HsServerState *out, int max);
 extern uint32 hs_token_hash(const char *token);
 
