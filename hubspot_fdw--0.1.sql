@@ -21,7 +21,7 @@ CREATE FOREIGN DATA WRAPPER hubspot_fdw
 -- hubspot_queue view, which shows them their own rows only.
 -- ---------------------------------------------------------------------------
 CREATE TABLE hubspot_queue_data (
-	id			bigserial PRIMARY KEY,
+	id			bigserial NOT NULL,		-- unique by its sequence; no index of its own
 	owner		oid NOT NULL,			-- role whose user mapping sends the row
 	server_id	oid NOT NULL,
 	object_type text NOT NULL,
@@ -37,9 +37,13 @@ CREATE TABLE hubspot_queue_data (
 	result		jsonb,
 	error		jsonb
 );
--- The worker only ever looks for unsettled rows, in id order.
+-- The worker only ever looks for unsettled rows, in id order.  Writers pay
+-- for this one index only: done and failed rows get theirs when they settle.
 CREATE INDEX hubspot_queue_unsettled ON hubspot_queue_data (id)
 	WHERE state IN ('pending', 'sending');
+-- hubspot_retry() of failed rows.
+CREATE INDEX hubspot_queue_failed ON hubspot_queue_data (id)
+	WHERE state = 'failed';
 -- Retention cleanup of settled rows.
 CREATE INDEX hubspot_queue_done ON hubspot_queue_data (sent_at)
 	WHERE state = 'done';

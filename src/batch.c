@@ -138,8 +138,7 @@ parse_one(HsOp op, JsonbValue *el, int i, const char *read_id_property)
 
 	if (op == HS_OP_UPSERT || op == HS_OP_UPDATE || op == HS_OP_CREATE)
 	{
-		StringInfoData buf;
-		bool		first = true;
+		HsProps		props;
 
 		jv = hs_jsonb_get(obj, "properties", &v);
 		if (jv == NULL)
@@ -150,11 +149,9 @@ parse_one(HsOp op, JsonbValue *el, int i, const char *read_id_property)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"properties\" of %s is not a JSON object", what)));
-		initStringInfo(&buf);
-		appendStringInfoChar(&buf, '{');
-		hs_append_jsonb_properties(&buf, &first, jv->val.binary.data, what);
-		appendStringInfoChar(&buf, '}');
-		in->properties = buf.data;
+		hs_props_init(&props);
+		hs_props_add_jsonb(&props, jv->val.binary.data, what);
+		in->properties = hs_props_text(&props);
 	}
 	if (op == HS_OP_CREATE && (jv = hs_jsonb_get(obj, "associations", &v)) != NULL)
 	{

@@ -22,6 +22,7 @@
 enum
 {
 	K_TEXT,						/* the type's output function */
+	K_VARLENA_TEXT,				/* text and varchar: no call needed */
 	K_BOOL,
 	K_FLOAT,
 	K_DATE,
@@ -50,6 +51,9 @@ kind_of(Oid typid)
 			return K_TIMESTAMP;
 		case JSONBOID:
 			return K_JSONB;
+		case TEXTOID:
+		case VARCHAROID:
+			return K_VARLENA_TEXT;
 		default:
 			return K_TEXT;
 	}
@@ -153,6 +157,8 @@ scalar_text(int kind, FmgrInfo *out, Datum d, const char *name)
 					return pnstrdup(v.val.string.val, v.val.string.len);
 				return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 			}
+		case K_VARLENA_TEXT:
+			return TextDatumGetCString(d);
 		default:
 			return OutputFunctionCall(out, d);
 	}
@@ -208,23 +214,86 @@ hs_value_text(HsConverter *c, Datum d, const char *name)
 }
 
 void
-hs_append_property(StringInfo buf, bool *first, const char *name, const char *value)
+hs_props_init(HsProps *p)
 {
-	if (!*first)
-		appendStringInfoChar(buf, ',');
-	*first = false;
-	escape_json(buf, name);
-	appendStringInfoChar(buf, ':');
-	escape_json(buf, value);
+	p->n = 0;
+	p->cap = 16;
+	p->names = palloc(sizeof(char *) * p->cap);
+	p->values = palloc(sizeof(char *) * p->cap);
+}
+
+void
+hs_props_add(HsProps *p, const char *name, const char *value)
+{
+	int			i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->names[i], name) == 0)
+		{
+			p->values[i] = value;
+			return;
+		}
+	if (p->n == p->cap)
+	{
+		p->cap *= 2;
+		p->names = repalloc(p->names, sizeof(char *) * p->cap);
+		p->values = repalloc(p->values, sizeof(char *) * p->cap);
+	}
+	p->names[p->n] = name;
+	p->values[p->n++] = value;
+}
+
+/* {"name":"value",...} for a request body */
+char *
+hs_props_text(HsProps *p)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < p->n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		escape_json(&buf, p->names[i]);
+		appendStringInfoChar(&buf, ':');
+		escape_json(&buf, p->values[i]);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/* The same as jsonb, built directly (no text round trip: the queue's hot path). */
+Jsonb *
+hs_props_jsonb(HsProps *p)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+	JsonbValue *res;
+	int			i;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < p->n; i++)
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) p->names[i];
+		v.val.string.len = strlen(p->names[i]);
+		pushJsonbValue(&state, WJB_KEY, &v);
+		v.val.string.val = (char *) p->values[i];
+		v.val.string.len = strlen(p->values[i]);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
 }
 
 /*
- * Append the members of a user-supplied properties object, every value as
+ * Add the members of a user-supplied properties object, every value as
  * a string.  Nested values have no HubSpot meaning and are refused.
  */
 void
-hs_append_jsonb_properties(StringInfo buf, bool *first, JsonbContainer *obj,
-						   const char *what)
+hs_props_add_jsonb(HsProps *p, JsonbContainer *obj, const char *what)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -272,7 +341,7 @@ hs_append_jsonb_properties(StringInfo buf, bool *first, JsonbContainer *obj,
 					 errmsg("property \"%s\" of %s is too long", key, what),
 					 errdetail("The value has %zu bytes; HubSpot accepts at most %d characters.",
 							   strlen(value), HS_MAX_VALUE_LEN)));
-		hs_append_property(buf, first, key, value);
+		hs_props_add(p, key, value);
 	}
 }
 

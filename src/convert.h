@@ -32,10 +32,20 @@ typedef struct HsConverter
 extern void hs_converter_init(HsConverter *c, Oid typid);
 extern char *hs_value_text(HsConverter *c, Datum d, const char *name);
 extern bool hs_converter_is_jsonb(HsConverter *c);
-extern void hs_append_property(StringInfo buf, bool *first, const char *name,
-							   const char *value);
-extern void hs_append_jsonb_properties(StringInfo buf, bool *first,
-									   JsonbContainer *obj, const char *what);
+/* A set of properties being built; a later value of a name replaces an earlier one. */
+typedef struct HsProps
+{
+	int			n;
+	int			cap;
+	const char **names;
+	const char **values;
+} HsProps;
+
+extern void hs_props_init(HsProps *p);
+extern void hs_props_add(HsProps *p, const char *name, const char *value);
+extern char *hs_props_text(HsProps *p);
+extern Jsonb *hs_props_jsonb(HsProps *p);
+extern void hs_props_add_jsonb(HsProps *p, JsonbContainer *obj, const char *what);
 extern Datum hs_value_from_text(const char *text, Oid typid, int32 typmod,
 								FmgrInfo *in, Oid ioparam);
 

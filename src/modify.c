@@ -51,31 +51,20 @@ typedef struct HsModifyState
 	MemoryContext rowcxt;
 } HsModifyState;
 
-/* ------------------------------------------------------------------------
- * Properties as jsonb
- * ------------------------------------------------------------------------
- */
-void
-hs_props_begin(StringInfo buf)
-{
-	resetStringInfo(buf);
-	appendStringInfoChar(buf, '{');
-}
-
 /*
  * Add column i.  NULLs are skipped unless send_null (UPDATE SET col = NULL
  * clears the property with "").
  */
 void
-hs_props_add_column(StringInfo buf, bool *first, HsColumnMap *map, int i,
-					Datum value, bool isnull, bool send_null)
+hs_props_add_column(HsProps *p, HsColumnMap *map, int i, Datum value, bool isnull,
+					bool send_null)
 {
 	if (map->props[i] == NULL || i + 1 == map->id_attno)
 		return;
 	if (isnull)
 	{
 		if (send_null && !map->is_extra[i])
-			hs_append_property(buf, first, map->props[i], "");
+			hs_props_add(p, map->props[i], "");
 		return;
 	}
 	if (map->is_extra[i])
@@ -87,19 +76,10 @@ hs_props_add_column(StringInfo buf, bool *first, HsColumnMap *map, int i,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("column \"%s\" must hold a JSON object of further properties",
 							map->props[i])));
-		hs_append_jsonb_properties(buf, first, &jb->root,
-								   psprintf("column \"%s\"", map->props[i]));
+		hs_props_add_jsonb(p, &jb->root, psprintf("column \"%s\"", map->props[i]));
 		return;
 	}
-	hs_append_property(buf, first, map->props[i],
-					   hs_value_text(&map->conv[i], value, map->props[i]));
-}
-
-Jsonb *
-hs_props_end(StringInfo buf)
-{
-	appendStringInfoChar(buf, '}');
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data)));
+	hs_props_add(p, map->props[i], hs_value_text(&map->conv[i], value, map->props[i]));
 }
 
 /* The column map of a foreign table, from its column options. */
@@ -286,22 +266,18 @@ send_now(HsModifyState *st, HsOp op, HsInput **ins, int n)
 	return job;
 }
 
+/* The input an INSERTed row becomes; its properties are left in props. */
 static HsInput *
-row_input(HsModifyState *st, TupleTableSlot *slot, HsOp *op)
+row_input(HsModifyState *st, TupleTableSlot *slot, HsOp *op, HsProps *props)
 {
 	HsInput    *in = palloc0(sizeof(HsInput));
-	StringInfoData buf;
-	bool		first = true;
 	int			i;
 
 	slot_getallattrs(slot);
-	initStringInfo(&buf);
-	hs_props_begin(&buf);
+	hs_props_init(props);
 	for (i = 0; i < st->map.natts; i++)
-		hs_props_add_column(&buf, &first, &st->map, i, slot->tts_values[i],
+		hs_props_add_column(props, &st->map, i, slot->tts_values[i],
 							slot->tts_isnull[i], false);
-	appendStringInfoChar(&buf, '}');
-	in->properties = buf.data;
 	if (st->map.id_attno && !slot->tts_isnull[st->map.id_attno - 1])
 		ereport(ERROR,
 				(errcode(ERRCODE_GENERATED_ALWAYS),
@@ -323,19 +299,17 @@ row_input(HsModifyState *st, TupleTableSlot *slot, HsOp *op)
 		*op = HS_OP_UPSERT;
 		in->id = hs_value_text(&st->map.conv[k], slot->tts_values[k], st->map.props[k]);
 		in->id_property = st->table->id_property;
-		in->key = hs_record_key(in->id_property, in->id);
+		if (st->writer == NULL)
+			in->key = hs_record_key(in->id_property, in->id);
 	}
 	return in;
 }
 
 static void
-queue_input(HsModifyState *st, HsOp op, HsInput *in)
+queue_input(HsModifyState *st, HsOp op, HsInput *in, HsProps *props)
 {
-	Jsonb	   *props = in->properties ?
-		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(in->properties))) : NULL;
-
 	hs_queue_put(st->writer, st->server->serverid, st->table->object_type, op,
-				 in->id_property, in->id, props);
+				 in->id_property, in->id, props ? hs_props_jsonb(props) : NULL);
 }
 
 /* RETURNING of an immediate INSERT sees the id HubSpot gave. */
@@ -383,10 +357,14 @@ hsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 	ins = palloc(sizeof(HsInput *) * *numSlots);
 	for (i = 0; i < *numSlots; i++)
 	{
-		ins[i] = row_input(st, slots[i], &op);
+		HsProps		props;
+
+		ins[i] = row_input(st, slots[i], &op, &props);
 		ins[i]->trace_id = i + 1;
 		if (st->writer)
-			queue_input(st, op, ins[i]);
+			queue_input(st, op, ins[i], &props);
+		else
+			ins[i]->properties = hs_props_text(&props);
 	}
 	if (st->writer == NULL)
 	{
@@ -438,18 +416,20 @@ junk_id(HsModifyState *st, TupleTableSlot *planSlot)
 }
 
 static void
-keyed_write(HsModifyState *st, HsOp op, char *id, char *props)
+keyed_write(HsModifyState *st, HsOp op, char *id, HsProps *props)
 {
 	HsInput    *in = palloc0(sizeof(HsInput));
 
 	in->id = id;
 	in->key = hs_record_key(NULL, id);
-	in->properties = props;
 	in->trace_id = 1;
 	if (st->writer)
-		queue_input(st, op, in);
+		queue_input(st, op, in, props);
 	else
+	{
+		in->properties = props ? hs_props_text(props) : NULL;
 		send_now(st, op, &in, 1);
+	}
 }
 
 TupleTableSlot *
@@ -458,15 +438,13 @@ hsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 {
 	HsModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
-	StringInfoData buf;
-	bool		first = true;
+	HsProps		props;
 	ListCell   *lc;
 
 	MemoryContextReset(st->rowcxt);
 	old = MemoryContextSwitchTo(st->rowcxt);
 	slot_getallattrs(slot);
-	initStringInfo(&buf);
-	hs_props_begin(&buf);
+	hs_props_init(&props);
 	foreach(lc, st->target_attrs)
 	{
 		int			attno = lfirst_int(lc);
@@ -475,11 +453,10 @@ hsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("cannot change the record id of a HubSpot object")));
-		hs_props_add_column(&buf, &first, &st->map, attno - 1, slot->tts_values[attno - 1],
+		hs_props_add_column(&props, &st->map, attno - 1, slot->tts_values[attno - 1],
 							slot->tts_isnull[attno - 1], true);
 	}
-	appendStringInfoChar(&buf, '}');
-	keyed_write(st, HS_OP_UPDATE, junk_id(st, planSlot), buf.data);
+	keyed_write(st, HS_OP_UPDATE, junk_id(st, planSlot), &props);
 	MemoryContextSwitchTo(old);
 	return slot;
 }

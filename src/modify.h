@@ -22,10 +22,8 @@ typedef struct HsColumnMap
 	int			key_attno;		/* column of the id property, 0 if none */
 } HsColumnMap;
 
-extern void hs_props_begin(StringInfo buf);
-extern void hs_props_add_column(StringInfo buf, bool *first, HsColumnMap *map, int i,
+extern void hs_props_add_column(HsProps *p, HsColumnMap *map, int i,
 								Datum value, bool isnull, bool send_null);
-extern Jsonb *hs_props_end(StringInfo buf);
 
 extern void hsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 									  RangeTblEntry *target_rte, Relation target_relation);

@@ -210,8 +210,7 @@ static void
 queue_row(HsPush *p, HeapTuple oldt, HeapTuple newt)
 {
 	MemoryContext old;
-	StringInfoData buf;
-	bool		first = true;
+	HsProps		props;
 	char	   *key;
 	bool		key_changed;
 	int			i;
@@ -228,8 +227,7 @@ queue_row(HsPush *p, HeapTuple oldt, HeapTuple newt)
 	}
 	key = key_of(p, newt);
 	key_changed = oldt && strcmp(key, key_of(p, oldt)) != 0;
-	initStringInfo(&buf);
-	hs_props_begin(&buf);
+	hs_props_init(&props);
 	for (i = 0; i < p->map.natts; i++)
 	{
 		bool		isnull;
@@ -241,11 +239,11 @@ queue_row(HsPush *p, HeapTuple oldt, HeapTuple newt)
 		if (oldt && !key_changed && !column_changed(p, i, oldt, newt))
 			continue;
 		d = heap_getattr(newt, i + 1, p->desc, &isnull);
-		hs_props_add_column(&buf, &first, &p->map, i, d, isnull, oldt != NULL);
+		hs_props_add_column(&props, &p->map, i, d, isnull, oldt != NULL);
 	}
-	if (!first || oldt == NULL)
+	if (props.n > 0 || oldt == NULL)
 		hs_queue_put(p->writer, p->server->serverid, p->object_type, HS_OP_UPSERT,
-					 p->id_property, key, hs_props_end(&buf));
+					 p->id_property, key, hs_props_jsonb(&props));
 	MemoryContextSwitchTo(old);
 }
 

@@ -345,7 +345,7 @@ hs_queue_settle(HsSettle *s, int n)
 								   "error = coalesce(u.error, CASE WHEN u.state = 'done' THEN NULL ELSE q.error END), "
 								   "attempts = q.attempts + u.inc, sent_at = now() "
 								   "FROM unnest($1, $2, $3, $4, $5) AS u(id, state, result, error, inc) "
-								   "WHERE q.id = u.id",
+								   "WHERE q.id = u.id AND q.state = 'sending'",
 								   queue_name());
 
 		plan = SPI_prepare(sql, 5, types);
