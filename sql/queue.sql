@@ -129,7 +129,7 @@ CREATE USER MAPPING FOR hs_alice SERVER hubspot OPTIONS (access_token 'pat-test'
 SET ROLE hs_alice;
 SELECT count(*) AS visible FROM hubspot_queue;
 INSERT INTO hubspot.contacts (email, firstname) VALUES ('alice@example.com', 'Alice');
-SELECT record_key, state FROM hubspot_queue;
+SELECT record_key FROM hubspot_queue;
 SELECT count(*) FROM hubspot_queue_data;
 INSERT INTO hubspot_queue_data (owner, server_id, object_type, operation) VALUES (1, 1, 'x', 'upsert');
 SELECT umoptions FROM pg_user_mappings WHERE usename = 'postgres';
