@@ -20,6 +20,7 @@
 #include "utils/guc.h"
 
 #include "dispatch.h"
+#include "import.h"
 #include "modify.h"
 #include "options.h"
 #include "queue.h"
@@ -130,6 +131,8 @@ hubspot_fdw_handler(PG_FUNCTION_ARGS)
 	r->EndForeignInsert = hsEndForeignInsert;
 	r->IsForeignRelUpdatable = hsIsForeignRelUpdatable;
 	r->ExplainForeignModify = hsExplainForeignModify;
+
+	r->ImportForeignSchema = hsImportForeignSchema;
 
 	PG_RETURN_POINTER(r);
 }

@@ -47,6 +47,17 @@ SELECT r->'properties'->>'firstname' AS firstname
 \! /usr/bin/python3 test/simctl.py requests | sort
 \! /usr/bin/python3 test/simctl.py get contacts email dup@example.com
 
+-- a batch HubSpot rejects as a whole (400) is split in halves until the bad
+-- inputs stand alone: here every call of more than 25 inputs is refused
+\! /usr/bin/python3 test/simctl.py clear-requests
+\! /usr/bin/python3 test/simctl.py fault '{"status": 400, "count": 3, "body": {"status": "error", "category": "VALIDATION_ERROR", "message": "Batch refused"}}'
+SELECT count(*) FILTER (WHERE r->>'status' IS NULL) AS ok, count(*) FILTER (WHERE r->>'status' = 'error') AS failed
+  FROM hubspot_batch_upsert('contacts',
+		(SELECT jsonb_agg(jsonb_build_object('id', 'split' || g || '@example.com', 'idProperty', 'email',
+											 'properties', '{}'::jsonb))
+		   FROM generate_series(1, 100) g)) r;
+\! /usr/bin/python3 test/simctl.py requests | sort -k3,3 -k4,4n
+
 -- create (201), update by record id (with a missing id), read, archive (204)
 SELECT r->'properties'->>'name' AS name, r->>'id' IS NOT NULL AS has_id
   FROM hubspot_batch_create('companies', '[{"properties": {"name": "Acme", "domain": "acme.test"}},
