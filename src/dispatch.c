@@ -240,6 +240,15 @@ start_ready_calls(HsJob **jobs, int njobs, bool sync)
 			}
 			if (!hs_ratelimit_acquire(job->server->serverid, job->server->rate_limit, &wait))
 			{
+				/*
+				 * The worker leaves a job whose budget is far off to a later
+				 * round, so that other servers' rows do not wait behind it.
+				 */
+				if (!sync && wait > HS_BUDGET_STOP_MS)
+				{
+					stop_job(job, HS_STOP_BUDGET, NULL);
+					break;
+				}
 				next = Min(next, Max(wait, 1));
 				break;
 			}
@@ -493,6 +502,7 @@ hs_job_raise(HsJob *job)
 			break;
 		case HS_STOP_NONE:
 		case HS_STOP_TRANSIENT:
+		case HS_STOP_BUDGET:
 			break;
 	}
 	for (i = 0; i < job->n; i++)

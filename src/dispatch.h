@@ -15,6 +15,9 @@
 
 #include "hubspot_api.h"
 
+/* The worker stops a job rather than wait this long for rate budget. */
+#define HS_BUDGET_STOP_MS	500
+
 /* Why a job stopped before all its inputs were tried. */
 typedef enum HsStop
 {
@@ -23,7 +26,8 @@ typedef enum HsStop
 	HS_STOP_DAILY,				/* 429 DAILY */
 	HS_STOP_LONG_WAIT,			/* 477 or Retry-After beyond what we wait in place */
 	HS_STOP_PAUSED,				/* the server was already paused */
-	HS_STOP_TRANSIENT			/* a call failed for now: try again later */
+	HS_STOP_TRANSIENT,			/* a call failed for now: try again later */
+	HS_STOP_BUDGET				/* the worker does not wait long for budget */
 } HsStop;
 
 typedef struct HsJob

@@ -59,21 +59,36 @@ typedef struct HsRecord
 	bool		blocked;
 } HsRecord;
 
-/* Servers not to claim rows for: paused, and (auth) their token unchanged. */
+/* When the worker should look again at servers skipped this round. */
+long		hs_drain_wake_ms = -1;
+
+static void
+wake_within(long ms)
+{
+	if (ms > 0 && (hs_drain_wake_ms < 0 || ms < hs_drain_wake_ms))
+		hs_drain_wake_ms = ms;
+}
+
+/*
+ * Servers not to claim rows for: paused (for auth: while the token is the
+ * one that failed), or out of rate budget for a while.
+ */
 static int
-paused_servers(Oid *skip, int max)
+skipped_servers(Oid *skip, int max)
 {
 	HsServerState st[64];
 	int			n = hs_server_states(st, 64);
 	int			k = 0;
 	int			i;
 
+	hs_drain_wake_ms = -1;
 	for (i = 0; i < n && k < max; i++)
 	{
+		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
 		uint32		hash = 0;
-		long		wait;
+		long		wait = 0;
 
-		if (st[i].pause_kind == HS_PAUSE_NONE)
+		if (fs == NULL)
 			continue;
 		if (st[i].pause_kind == HS_PAUSE_AUTH)
 		{
@@ -83,7 +98,17 @@ paused_servers(Oid *skip, int max)
 				hash = hs_token_hash(hs_token_find(st[i].serverid, owner));
 		}
 		if (hs_server_paused(st[i].serverid, hash, &wait))
+		{
 			skip[k++] = st[i].serverid;
+			wake_within(st[i].pause_kind == HS_PAUSE_AUTH ? 0 : wait);
+			continue;
+		}
+		wait = hs_ratelimit_wait(st[i].serverid, hs_server_get(st[i].serverid)->rate_limit);
+		if (wait > HS_BUDGET_STOP_MS)
+		{
+			skip[k++] = st[i].serverid;
+			wake_within(wait);
+		}
 	}
 	return k;
 }
@@ -237,7 +262,7 @@ hs_drain_claim(int limit)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			skip[64];
-	int			nskip = paused_servers(skip, 64);
+	int			nskip = skipped_servers(skip, 64);
 	HsDrainPlan *plan;
 	HASHCTL		ctl;
 	HTAB	   *records;

@@ -27,6 +27,8 @@ typedef struct HsDrainPlan
 	List	   *unsendable;		/* HsGroup with no server or no token */
 } HsDrainPlan;
 
+extern long hs_drain_wake_ms;
+
 extern HsDrainPlan *hs_drain_claim(int limit);
 extern void hs_drain_send(HsDrainPlan *plan, HsDrainResult *r);
 extern void hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r);

@@ -160,35 +160,51 @@ budget(HsSlot *sl, int rate_limit, int *k, long *window_ms)
 	*window_ms = (long) (w + w / 50);
 }
 
+/* Caller holds the lock: how long until the next call may start (0: now). */
+static long
+budget_wait(HsSlot *sl, int rate_limit, TimestampTz now)
+{
+	int			k;
+	long		window;
+
+	budget(sl, rate_limit, &k, &window);
+	if (sl->blocked_until > now)
+		return (long) ((sl->blocked_until - now) / 1000) + 1;
+	if (sl->count >= k)
+	{
+		TimestampTz oldest = sl->ring[(sl->head + HS_RING - k) % HS_RING];
+		TimestampTz free_at = oldest + (TimestampTz) window * 1000;
+
+		if (free_at > now)
+			return (long) ((free_at - now) / 1000) + 1;
+	}
+	return 0;
+}
+
+long
+hs_ratelimit_wait(Oid serverid, int rate_limit)
+{
+	HsShared   *s = state();
+	long		wait;
+
+	lock(s);
+	wait = budget_wait(slot_for(s, serverid), rate_limit, GetCurrentTimestamp());
+	unlock(s);
+	return wait;
+}
+
 bool
 hs_ratelimit_acquire(Oid serverid, int rate_limit, long *wait_ms)
 {
 	HsShared   *s = state();
 	TimestampTz now = GetCurrentTimestamp();
 	HsSlot	   *sl;
-	bool		ok = true;
-	int			k;
-	long		window;
+	bool		ok;
 
 	lock(s);
 	sl = slot_for(s, serverid);
-	budget(sl, rate_limit, &k, &window);
-	if (sl->blocked_until > now)
-	{
-		*wait_ms = (long) ((sl->blocked_until - now) / 1000) + 1;
-		ok = false;
-	}
-	else if (sl->count >= k)
-	{
-		TimestampTz oldest = sl->ring[(sl->head + HS_RING - k) % HS_RING];
-		TimestampTz free_at = oldest + (TimestampTz) window * 1000;
-
-		if (free_at > now)
-		{
-			*wait_ms = (long) ((free_at - now) / 1000) + 1;
-			ok = false;
-		}
-	}
+	*wait_ms = budget_wait(sl, rate_limit, now);
+	ok = *wait_ms == 0;
 	if (ok)
 	{
 		sl->ring[sl->head] = now;

@@ -34,6 +34,7 @@ extern Size hs_ratelimit_shmem_size(void);
 extern void hs_ratelimit_shmem_init(void);
 
 extern bool hs_ratelimit_acquire(Oid serverid, int rate_limit, long *wait_ms);
+extern long hs_ratelimit_wait(Oid serverid, int rate_limit);
 extern void hs_ratelimit_observe(Oid serverid, const HsRateHeaders *h);
 extern void hs_ratelimit_limited(Oid serverid, const char *policy, long wait_ms);
 

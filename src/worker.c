@@ -489,7 +489,8 @@ hs_worker_main(Datum arg)
 		set_state(hs_enabled ? "idle" : "disabled", NULL);
 		pgstat_report_activity(STATE_IDLE, NULL);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 hs_naptime_ms, PG_WAIT_EXTENSION);
+						 hs_drain_wake_ms > 0 ? Min(hs_naptime_ms, hs_drain_wake_ms) : hs_naptime_ms,
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
