@@ -141,7 +141,8 @@ push_setup(TriggerData *td)
 	p->server = hs_server_get_by_name(nfixed == 3 ? tg->tgargs[2] : "hubspot");
 	(void) hs_token_get(p->server->serverid, GetUserId());
 	p->archive_on_delete = true;
-	p->desc = desc;
+	/* a copy: the cached slots must not pin the relcache entry's descriptor */
+	p->desc = CreateTupleDescCopy(desc);
 
 	p->map.natts = desc->natts;
 	p->map.props = palloc0(sizeof(char *) * desc->natts);
@@ -172,78 +173,71 @@ push_setup(TriggerData *td)
 }
 
 static char *
-key_of(HsPush *p, HeapTuple tup)
+key_of(HsPush *p, TupleTableSlot *slot)
 {
-	bool		isnull;
 	int			k = p->map.key_attno - 1;
-	Datum		d = heap_getattr(tup, k + 1, p->desc, &isnull);
 
-	if (isnull)
+	if (slot->tts_isnull[k])
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("hubspot_push(): key column \"%s\" is NULL",
 						NameStr(TupleDescAttr(p->desc, k)->attname)),
 				 errdetail("A row without a key cannot be sent to HubSpot."),
 				 errhint("Make the key column NOT NULL.")));
-	return hs_value_text(&p->map.conv[k], d, p->id_property);
+	return hs_value_text(&p->map.conv[k], slot->tts_values[k], p->id_property);
 }
 
 /* Did column i change as HubSpot would see it? */
 static bool
-column_changed(HsPush *p, int i, HeapTuple oldt, HeapTuple newt)
+column_changed(HsPush *p, int i, TupleTableSlot *o, TupleTableSlot *n)
 {
 	Form_pg_attribute att = TupleDescAttr(p->desc, i);
-	bool		on,
-				nn;
-	Datum		o = heap_getattr(oldt, i + 1, p->desc, &on);
-	Datum		n = heap_getattr(newt, i + 1, p->desc, &nn);
 
-	if (on || nn)
-		return on != nn;
-	if (datumIsEqual(o, n, att->attbyval, att->attlen))
+	if (o->tts_isnull[i] || n->tts_isnull[i])
+		return o->tts_isnull[i] != n->tts_isnull[i];
+	if (datumIsEqual(o->tts_values[i], n->tts_values[i], att->attbyval, att->attlen))
 		return false;
-	return strcmp(hs_value_text(&p->map.conv[i], o, p->map.props[i]),
-				  hs_value_text(&p->map.conv[i], n, p->map.props[i])) != 0;
+	return strcmp(hs_value_text(&p->map.conv[i], o->tts_values[i], p->map.props[i]),
+				  hs_value_text(&p->map.conv[i], n->tts_values[i], p->map.props[i])) != 0;
 }
 
+/* One row's change: oldslot NULL for INSERT, newslot NULL for DELETE. */
 static void
-queue_row(HsPush *p, HeapTuple oldt, HeapTuple newt)
+queue_row(HsPush *p, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 {
 	MemoryContext old;
 	HsProps		props;
-	char	   *key;
 	bool		key_changed;
 	int			i;
 
 	MemoryContextReset(p->rowcxt);
 	old = MemoryContextSwitchTo(p->rowcxt);
-	if (newt == NULL)
+	if (oldslot)
+		slot_getallattrs(oldslot);
+	if (newslot == NULL)
 	{
 		if (p->archive_on_delete)
 			hs_queue_put(p->writer, p->server->serverid, p->object_type, HS_OP_ARCHIVE,
-						 p->id_property, key_of(p, oldt), NULL);
+						 p->id_property, key_of(p, oldslot), NULL);
 		MemoryContextSwitchTo(old);
 		return;
 	}
-	key = key_of(p, newt);
-	key_changed = oldt && strcmp(key, key_of(p, oldt)) != 0;
+	slot_getallattrs(newslot);
+	key_changed = oldslot && column_changed(p, p->map.key_attno - 1, oldslot, newslot);
 	hs_props_init(&props);
 	for (i = 0; i < p->map.natts; i++)
 	{
-		bool		isnull;
-		Datum		d;
-
 		if (p->map.props[i] == NULL)
 			continue;
 		/* an UPDATE sends what changed; a new key gets the whole row */
-		if (oldt && !key_changed && !column_changed(p, i, oldt, newt))
+		if (oldslot && !key_changed && !column_changed(p, i, oldslot, newslot))
 			continue;
-		d = heap_getattr(newt, i + 1, p->desc, &isnull);
-		hs_props_add_column(&props, &p->map, i, d, isnull, oldt != NULL);
+		hs_props_add_column(&props, &p->map, i, newslot->tts_values[i],
+							newslot->tts_isnull[i], oldslot != NULL);
 	}
-	if (props.n > 0 || oldt == NULL)
+	if (props.n > 0 || oldslot == NULL)
 		hs_queue_put(p->writer, p->server->serverid, p->object_type, HS_OP_UPSERT,
-					 p->id_property, key, hs_props_jsonb(&props));
+					 p->id_property, key_of(p, newslot), hs_props_jsonb(&props));
 	MemoryContextSwitchTo(old);
 }
 
@@ -255,43 +249,76 @@ queue_transition(HsPush *p, TriggerData *td)
 	Tuplestorestate *newts = td->tg_newtable;
 	TupleTableSlot *oslot = MakeSingleTupleTableSlot(p->desc, &TTSOpsMinimalTuple);
 	TupleTableSlot *nslot = MakeSingleTupleTableSlot(p->desc, &TTSOpsMinimalTuple);
+	bool		ins = TRIGGER_FIRED_BY_INSERT(td->tg_event);
+	bool		del = TRIGGER_FIRED_BY_DELETE(td->tg_event);
 
-	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && (oldts == NULL || newts == NULL))
+	if (!ins && !del && (oldts == NULL || newts == NULL))
 		bad_arg(td->tg_relation, "a statement-level UPDATE trigger needs transition tables",
 				"Add REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows.");
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && newts == NULL)
+	if (ins && newts == NULL)
 		bad_arg(td->tg_relation, "a statement-level INSERT trigger needs a transition table",
 				"Add REFERENCING NEW TABLE AS new_rows.");
-	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && oldts == NULL)
+	if (del && oldts == NULL)
 		bad_arg(td->tg_relation, "a statement-level DELETE trigger needs a transition table",
 				"Add REFERENCING OLD TABLE AS old_rows.");
-	if (oldts)
+	if (oldts && !ins)
 		tuplestore_rescan(oldts);
-	if (newts)
+	if (newts && !del)
 		tuplestore_rescan(newts);
 	for (;;)
 	{
-		bool		more_old = oldts && !TRIGGER_FIRED_BY_INSERT(td->tg_event) &&
-			tuplestore_gettupleslot(oldts, true, false, oslot);
-		bool		more_new = newts && !TRIGGER_FIRED_BY_DELETE(td->tg_event) &&
-			tuplestore_gettupleslot(newts, true, false, nslot);
-		bool		f1,
-					f2;
+		bool		more_old = !ins && tuplestore_gettupleslot(oldts, true, false, oslot);
+		bool		more_new = !del && tuplestore_gettupleslot(newts, true, false, nslot);
 
 		if (!more_old && !more_new)
 			break;
-		queue_row(p,
-				  more_old ? ExecFetchSlotHeapTuple(oslot, false, &f1) : NULL,
-				  more_new ? ExecFetchSlotHeapTuple(nslot, false, &f2) : NULL);
+		queue_row(p, more_old ? oslot : NULL, more_new ? nslot : NULL);
 	}
 	ExecDropSingleTupleTableSlot(oslot);
 	ExecDropSingleTupleTableSlot(nslot);
+}
+
+/* The trigger's set-up, made once per statement and kept in fn_extra. */
+typedef struct HsPushCache
+{
+	Oid			tgoid;
+	HsPush	   *push;
+	TupleTableSlot *oslot;
+	TupleTableSlot *nslot;
+} HsPushCache;
+
+static HsPushCache *
+push_cache(FunctionCallInfo fcinfo, TriggerData *td)
+{
+	HsPushCache *c = fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+
+	if (c && c->tgoid == td->tg_trigger->tgoid)
+		return c;
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	c = palloc0(sizeof(HsPushCache));
+	c->push = push_setup(td);
+	c->push->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hubspot_push row",
+											ALLOCSET_DEFAULT_SIZES);
+	c->oslot = MakeSingleTupleTableSlot(c->push->desc, &TTSOpsHeapTuple);
+	c->nslot = MakeSingleTupleTableSlot(c->push->desc, &TTSOpsHeapTuple);
+	c->tgoid = td->tg_trigger->tgoid;
+	fcinfo->flinfo->fn_extra = c;
+	MemoryContextSwitchTo(old);
+	return c;
+}
+
+static TupleTableSlot *
+row_slot(TupleTableSlot *slot, HeapTuple tuple)
+{
+	return ExecStoreHeapTuple(tuple, slot, false);
 }
 
 Datum
 hubspot_push(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
+	HsPushCache *c;
 	HsPush	   *p;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -303,19 +330,20 @@ hubspot_push(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("hubspot_push() must be an AFTER trigger"),
 				 errdetail("A BEFORE trigger could queue rows that a later trigger or constraint rejects.")));
-	p = push_setup(td);
+	c = push_cache(fcinfo, td);
+	p = c->push;
 	p->writer = hs_queue_open();
-	p->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hubspot_push row",
-									  ALLOCSET_DEFAULT_SIZES);
 	if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
 		queue_transition(p, td);
 	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		queue_row(p, NULL, td->tg_trigtuple);
+		queue_row(p, NULL, row_slot(c->nslot, td->tg_trigtuple));
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-		queue_row(p, td->tg_trigtuple, td->tg_newtuple);
+		queue_row(p, row_slot(c->oslot, td->tg_trigtuple), row_slot(c->nslot, td->tg_newtuple));
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		queue_row(p, td->tg_trigtuple, NULL);
+		queue_row(p, row_slot(c->oslot, td->tg_trigtuple), NULL);
 	hs_queue_close(p->writer);
-	MemoryContextDelete(p->rowcxt);
+	p->writer = NULL;
+	ExecClearTuple(c->oslot);
+	ExecClearTuple(c->nslot);
 	return PointerGetDatum(NULL);
 }
