@@ -18,7 +18,9 @@
 
 #include "batch.h"
 #include "convert.h"
+#include "callworker.h"
 #include "dispatch.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(hubspot_batch_upsert);
 PG_FUNCTION_INFO_V1(hubspot_batch_update);
@@ -266,49 +268,71 @@ error_row(Jsonb *error, Jsonb *original)
 	return concat(concat(jsonb_of("{\"status\":\"error\"}"), error), jsonb_of(buf.data));
 }
 
-static Datum
-batch_call(FunctionCallInfo fcinfo, HsOp op)
+/*
+ * The work of a batch function: parse, send, and hand each input's row to
+ * emit, in input order.  Runs in a call worker (callworker.c), or in the
+ * backend itself when the library was not preloaded.
+ */
+void
+hs_batch_run(HsOp op, const char *object_type, Jsonb *inputs, const char *servername,
+			 void (*emit) (Jsonb *row, void *arg), void *arg)
 {
-	char	   *object_type = text_to_cstring(hs_text_arg(fcinfo, 0, "object_type"));
-	Jsonb	   *inputs;
-	char	   *servername = text_to_cstring(hs_text_arg(fcinfo, 2, "server"));
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HsParsedInputs *p;
 	HsServer   *server;
 	HsJob	   *job;
 	int			i;
+
+	hs_check_object_type(object_type);
+	server = hs_server_get_by_name(servername);
+	p = hs_parse_inputs(op, inputs);
+	if (p->n == 0)
+		return;
+	job = hs_job_new(server, hs_token_get(server->serverid, GetUserId()),
+					 (char *) object_type, op, p->inputs, p->n);
+	job->read_extra = p->read_extra;
+	hs_dispatch(&job, 1, true, NULL);
+	hs_job_raise(job);
+	for (i = 0; i < p->n; i++)
+	{
+		if (job->out[i].result)
+			emit(job->out[i].result, arg);
+		else
+			emit(error_row(job->out[i].error ? job->out[i].error :
+						   hs_make_error("NOT_SENT", "the input was not sent", 0),
+						   p->originals[i]), arg);
+	}
+}
+
+static void
+emit_tuple(Jsonb *row, void *arg)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+	Datum		value = JsonbPGetDatum(row);
+	bool		isnull = false;
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+}
+
+static Datum
+batch_call(FunctionCallInfo fcinfo, HsOp op)
+{
+	char	   *object_type = text_to_cstring(hs_text_arg(fcinfo, 0, "object_type"));
+	char	   *servername = text_to_cstring(hs_text_arg(fcinfo, 2, "server"));
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *inputs;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument \"inputs\" must not be NULL")));
 	inputs = PG_GETARG_JSONB_P(1);
-	hs_check_object_type(object_type);
-	server = hs_server_get_by_name(servername);
-	p = hs_parse_inputs(op, inputs);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	if (p->n == 0)
-		return (Datum) 0;
 
-	job = hs_job_new(server, hs_token_get(server->serverid, GetUserId()),
-					 object_type, op, p->inputs, p->n);
-	job->read_extra = p->read_extra;
-	hs_dispatch(&job, 1, true, NULL);
-	hs_job_raise(job);
-
-	for (i = 0; i < p->n; i++)
-	{
-		Datum		value;
-		bool		isnull = false;
-
-		if (job->out[i].result)
-			value = JsonbPGetDatum(job->out[i].result);
-		else
-			value = JsonbPGetDatum(error_row(job->out[i].error ? job->out[i].error :
-											 hs_make_error("NOT_SENT", "the input was not sent", 0),
-											 p->originals[i]));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
-	}
+	/* the calls are a worker's job; without preloading, this backend's */
+	if (hs_worker_available())
+		hs_call_in_worker(op, object_type, inputs, servername, emit_tuple, rsinfo);
+	else
+		hs_batch_run(op, object_type, inputs, servername, emit_tuple, rsinfo);
 	return (Datum) 0;
 }
 

@@ -20,5 +20,8 @@ typedef struct HsParsedInputs
 extern HsParsedInputs *hs_parse_inputs(HsOp op, Jsonb *jb);
 extern char *hs_record_key(const char *id_property, const char *id);
 extern text *hs_text_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern void hs_batch_run(HsOp op, const char *object_type, Jsonb *inputs,
+						 const char *servername,
+						 void (*emit) (Jsonb *row, void *arg), void *arg);
 
 #endif							/* HUBSPOT_BATCH_H */
