@@ -96,6 +96,14 @@ SELECT operation, state FROM hubspot_queue WHERE operation = 'archive';
 SELECT email, firstname, lastname, vip, birthdate, interests FROM hubspot.contacts
  WHERE email IN ('ada@example.com', 'grace@example.com') ORDER BY email;
 EXPLAIN (COSTS OFF) SELECT email FROM hubspot.contacts;
+-- the record id and the id_property go to batch/read, not to a full listing
+EXPLAIN (COSTS OFF) SELECT email FROM hubspot.contacts WHERE email = 'ada@example.com';
+EXPLAIN (COSTS OFF) SELECT email FROM hubspot.contacts WHERE id IN ('1', '2');
+\! /usr/bin/python3 test/simctl.py clear-requests
+SELECT email, firstname FROM hubspot.contacts WHERE email IN ('ada@example.com', 'nobody@example.com', 'Grace@example.com');
+SELECT count(*) AS by_id FROM hubspot.contacts c
+ WHERE id = (SELECT result->>'id' FROM hubspot_queue WHERE record_key = 'Ada@Example.com');
+\! /usr/bin/python3 test/simctl.py requests | sort
 EXPLAIN (COSTS OFF) INSERT INTO hubspot.contacts (email) VALUES ('x@example.com');
 
 -- bad rows fail the statement, not the worker

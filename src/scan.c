@@ -21,6 +21,10 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "nodes/value.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -28,6 +32,7 @@
 
 #include "convert.h"
 #include "dispatch.h"
+#include "batch.h"
 #include "options.h"
 #include "scan.h"
 
@@ -50,6 +55,11 @@ typedef struct HsScanState
 	char	   *after;
 	bool		done;
 	HsTable    *table;
+	char	   *props_json;		/* the used properties as a JSON array */
+	List	   *lookup;			/* pushed-down ids or key values, or NIL */
+	bool		lookup_by_key;	/* values of id_property, not record ids */
+	HsJob	   *read;			/* batch/read of the lookup */
+	int			read_pos;
 } HsScanState;
 
 bool
@@ -74,6 +84,82 @@ hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL,
 													   baserel->rows, startup, total,
 													   NIL, NULL, NULL, NIL));
+}
+
+/* The text values of a constant: one for =, several for = ANY(array). */
+static List *
+const_values(Const *c)
+{
+	List	   *values = NIL;
+
+	if (c->constisnull)
+		return NIL;
+	if (c->consttype == TEXTOID)
+		return list_make1(makeString(TextDatumGetCString(c->constvalue)));
+	if (c->consttype == TEXTARRAYOID)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n,
+					i;
+
+		deconstruct_array(DatumGetArrayTypeP(c->constvalue), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, &nulls, &n);
+		for (i = 0; i < n; i++)
+			if (!nulls[i])
+				values = lappend(values, makeString(TextDatumGetCString(elems[i])));
+	}
+	return values;
+}
+
+/*
+ * WHERE id = 'x', id IN (...), and the same on the id_property column go
+ * to batch/read instead of listing everything: [kind, values] where kind
+ * 1 = record ids, 2 = values of id_property; NIL when nothing applies.
+ * The clause is still checked locally.
+ */
+static List *
+lookup_clause(RelOptInfo *baserel, Oid relid)
+{
+	HsTable    *t = hs_table_get(relid);
+	ListCell   *lc;
+
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+		Node	   *left = NULL;
+		Node	   *right = NULL;
+		Oid			opno = InvalidOid;
+		char	   *prop;
+		Var		   *var;
+		int			kind;
+
+		if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+		{
+			opno = ((OpExpr *) clause)->opno;
+			left = linitial(((OpExpr *) clause)->args);
+			right = lsecond(((OpExpr *) clause)->args);
+		}
+		else if (IsA(clause, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) clause)->useOr)
+		{
+			opno = ((ScalarArrayOpExpr *) clause)->opno;
+			left = linitial(((ScalarArrayOpExpr *) clause)->args);
+			right = lsecond(((ScalarArrayOpExpr *) clause)->args);
+		}
+		if (opno != TextEqualOperator || left == NULL || !IsA(left, Var) ||
+			!IsA(right, Const) || ((Var *) left)->varno != baserel->relid)
+			continue;
+		var = (Var *) left;
+		prop = hs_column_property(relid, var->varattno);
+		if (hs_is_id_column(relid, var->varattno, prop))
+			kind = 1;
+		else if (t->id_property && strcmp(prop, t->id_property) == 0)
+			kind = 2;
+		else
+			continue;
+		return list_make2(makeInteger(kind), const_values((Const *) right));
+	}
+	return NIL;
 }
 
 ForeignScan *
@@ -101,7 +187,8 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	}
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
-							list_make1(used), NIL, NIL, outer_plan);
+							list_make2(used, lookup_clause(baserel, foreigntableid)),
+							NIL, NIL, outer_plan);
 }
 
 static void
@@ -137,6 +224,17 @@ map_columns(HsScanState *st, Relation rel, List *used)
 	}
 	st->base_query = psprintf("limit=%d%s%s", HS_PAGE_SIZE,
 							  props.len ? "&properties=" : "", props.data);
+	{
+		StringInfoData arr;
+		char	   *p;
+
+		initStringInfo(&arr);
+		appendStringInfoString(&arr, "[\"");
+		for (p = props.data; *p; p++)
+			appendStringInfoString(&arr, *p == ',' ? "\",\"" : pnstrdup(p, 1));
+		appendStringInfoString(&arr, "\"]");
+		st->props_json = props.len ? arr.data : "[]";
+	}
 }
 
 void
@@ -151,6 +249,15 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	st->table = hs_table_get(RelationGetRelid(rel));
 	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
 	map_columns(st, rel, linitial(fs->fdw_private));
+	if (lsecond(fs->fdw_private) != NIL)
+	{
+		List	   *lookup = lsecond(fs->fdw_private);
+
+		st->lookup_by_key = intVal(linitial(lookup)) == 2;
+		st->lookup = lsecond(lookup);
+		if (st->lookup == NIL)
+			st->done = true;
+	}
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	{
@@ -230,6 +337,46 @@ fill_slot(HsScanState *st, JsonbContainer *obj, TupleTableSlot *slot, Oid *types
 	}
 }
 
+/* Pushed-down lookup: one batch/read job for all the values. */
+static void
+run_lookup(HsScanState *st)
+{
+	int			n = list_length(st->lookup);
+	HsInput   **ins = palloc(sizeof(HsInput *) * n);
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, st->lookup)
+	{
+		HsInput    *in = palloc0(sizeof(HsInput));
+
+		in->id = strVal(lfirst(lc));
+		in->id_property = st->lookup_by_key ? st->table->id_property : NULL;
+		in->key = hs_record_key(in->id_property, in->id);
+		ins[i++] = in;
+	}
+	st->read = hs_job_new(st->server, st->token, st->table->object_type, HS_OP_READ, ins, n);
+	st->read->read_extra = psprintf("\"properties\":%s", st->props_json);
+	hs_dispatch(&st->read, 1, true, NULL);
+	hs_job_raise(st->read);
+	st->read_pos = 0;
+}
+
+static TupleTableSlot *
+iterate_lookup(HsScanState *st, TupleTableSlot *slot, Oid *types)
+{
+	if (st->read == NULL)
+		run_lookup(st);
+	/* inputs HubSpot does not know (OBJECT_NOT_FOUND) are simply absent */
+	while (st->read_pos < st->read->n && st->read->out[st->read_pos].result == NULL)
+		st->read_pos++;
+	if (st->read_pos >= st->read->n)
+		return slot;
+	fill_slot(st, &st->read->out[st->read_pos++].result->root, slot, types);
+	ExecStoreVirtualTuple(slot);
+	return slot;
+}
+
 TupleTableSlot *
 hsIterateForeignScan(ForeignScanState *node)
 {
@@ -243,13 +390,17 @@ hsIterateForeignScan(ForeignScanState *node)
 	int			i;
 
 	ExecClearTuple(slot);
+	for (i = 0; i < desc->natts; i++)
+		types[i] = TupleDescAttr(desc, i)->atttypid;
+	if (st->lookup != NIL)
+		return iterate_lookup(st, slot, types);
+	if (st->done && st->page == NULL)
+		return slot;
 	if (st->page == NULL || st->pos >= st->count)
 		if (!fetch_page(st))
 			return slot;
 	results = hs_jsonb_get(&st->page->root, "results", &v);
 	item = getIthJsonbValueFromContainer(results->val.binary.data, st->pos++);
-	for (i = 0; i < desc->natts; i++)
-		types[i] = TupleDescAttr(desc, i)->atttypid;
 	if (item->type == jbvBinary)
 		fill_slot(st, item->val.binary.data, slot, types);
 	else
@@ -267,6 +418,7 @@ hsReScanForeignScan(ForeignScanState *node)
 	st->after = NULL;
 	st->done = false;
 	st->pos = st->count = 0;
+	st->read_pos = 0;
 }
 
 void
@@ -279,9 +431,20 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	HsScanState *st = node->fdw_state;
 
-	char	   *url = hs_api_list_url(st->server, st->table->object_type, st->base_query);
+	char	   *url;
 
 	/* the path only: the host is the server's business, not the plan's */
+	if (st->lookup != NIL)
+	{
+		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ);
+		ExplainPropertyText("HubSpot call",
+							psprintf("POST %s (%d %s%s)", url + strlen(st->server->api_url),
+									 list_length(st->lookup),
+									 st->lookup_by_key ? st->table->id_property : "id",
+									 list_length(st->lookup) > 1 ? " values" : ""), es);
+		return;
+	}
+	url = hs_api_list_url(st->server, st->table->object_type, st->base_query);
 	ExplainPropertyText("HubSpot call",
 						psprintf("GET %s", url + strlen(st->server->api_url)), es);
 }
