@@ -479,11 +479,19 @@ hs_worker_main(Datum arg)
 		if (n > 0)
 			continue;
 
-		if (TimestampDifferenceExceeds(last_cleanup, GetCurrentTimestamp(), HS_CLEANUP_EVERY_MS))
+		if (TimestampDifferenceExceeds(last_cleanup, GetCurrentTimestamp(),
+									   Max(1000, Min(HS_CLEANUP_EVERY_MS, hs_retention_s * 1000))))
 		{
-			if (begin_tx())
-				hs_queue_cleanup(hs_retention_s, 1000);
-			end_tx(cxt);
+			int64		deleted;
+			int			i = 0;
+
+			/* short transactions of 1,000 rows, at most 100,000 an idle moment */
+			do
+			{
+				CHECK_FOR_INTERRUPTS();
+				deleted = begin_tx() ? hs_queue_cleanup(hs_retention_s, 1000) : 0;
+				end_tx(cxt);
+			} while (deleted == 1000 && ++i < 100);
 			last_cleanup = GetCurrentTimestamp();
 		}
 		set_state(hs_enabled ? "idle" : "disabled", NULL);

@@ -94,6 +94,17 @@ is(HubSpotTest::stored($sim, 'second@'), 1, 'second database: stored');
 is($node->safe_psql('postgres', q{SELECT count(DISTINCT datname) FROM pg_stat_activity WHERE backend_type = 'hubspot_fdw worker'}),
 	'2', 'one worker per database');
 
+# done rows older than hubspot_fdw.retention are removed; failed rows stay.
+$node->safe_psql('postgres', q{
+	INSERT INTO hubspot_contacts (email) VALUES ('keep-me-failed'), ('gone@example.com')});
+is($node->safe_psql('postgres', 'SELECT hubspot_flush()'), '0', 'retention: settled');
+$node->append_conf('postgresql.conf', "hubspot_fdw.retention = 1\n");
+$node->reload;
+ok( $node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM hubspot_queue WHERE state = 'done'}),
+	'retention: done rows removed');
+is($node->safe_psql('postgres', q{SELECT string_agg(record_key, ',') FROM hubspot_queue}),
+	'keep-me-failed', 'retention: the failed row stays');
+
 # DROP EXTENSION stops that database's worker.
 $node->safe_psql('second', 'DROP EXTENSION hubspot_fdw CASCADE');
 ok( $node->poll_query_until('postgres', q{
