@@ -55,7 +55,9 @@ hs_start_sim() {
 }
 
 hs_stop_sim() {
-	[ -n "${SIM_PID:-}" ] && { pkill -TERM -P "$SIM_PID" 2>/dev/null; kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; } || true
+	# the simulator runs under runuser: match it by its unique path
+	pkill -TERM -f "$W/test/hubspot_sim.py" 2>/dev/null || true
+	[ -n "${SIM_PID:-}" ] && { wait "$SIM_PID" 2>/dev/null || true; }
 	SIM_PID=
 }
 
