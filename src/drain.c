@@ -425,15 +425,6 @@ error_message(Jsonb *error)
 	return msg ? msg : "unknown error";
 }
 
-static long
-ms_until_utc_midnight(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz next = now - (now % USECS_PER_DAY) + USECS_PER_DAY;
-
-	return (long) ((next - now) / 1000) + 1000;
-}
-
 /* After a job: pause its server when HubSpot said so. */
 static void
 apply_stop(HsGroup *g, bool transient_seen, HsDrainResult *r)
@@ -451,7 +442,7 @@ apply_stop(HsGroup *g, bool transient_seen, HsDrainResult *r)
 			strlcpy(r->last_error, msg, sizeof(r->last_error));
 			break;
 		case HS_STOP_DAILY:
-			hs_server_pause(g->serverid, HS_PAUSE_DAILY, ms_until_utc_midnight(), 0,
+			hs_server_pause(g->serverid, HS_PAUSE_DAILY, hs_ms_until_daily_reset(), 0,
 							psprintf("429 DAILY: %s", msg));
 			strlcpy(r->last_error, msg, sizeof(r->last_error));
 			break;

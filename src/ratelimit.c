@@ -215,10 +215,27 @@ hs_ratelimit_acquire(Oid serverid, int rate_limit, long *wait_ms)
 	return ok;
 }
 
+/* Caller holds the lock. */
+static int
+calls_in_window(HsSlot *sl, TimestampTz now)
+{
+	int			n = 0;
+	int			j;
+
+	for (j = 0; j < sl->count; j++)
+		if (now - sl->ring[(sl->head + HS_RING - 1 - j) % HS_RING] <
+			(TimestampTz) sl->window_ms * 1000)
+			n++;
+		else
+			break;
+	return n;
+}
+
 void
 hs_ratelimit_observe(Oid serverid, const HsRateHeaders *h)
 {
 	HsShared   *s = state();
+	TimestampTz now = GetCurrentTimestamp();
 	HsSlot	   *sl;
 
 	if (h->max < 0 && h->interval_ms < 0 && h->daily_remaining < 0 && h->remaining < 0)
@@ -232,7 +249,35 @@ hs_ratelimit_observe(Oid serverid, const HsRateHeaders *h)
 	sl->hs_remaining = h->remaining;
 	if (h->daily_remaining >= 0)
 		sl->hs_daily_remaining = h->daily_remaining;
+
+	/*
+	 * Others may share the app's window: when HubSpot says none is left while
+	 * our own count says plenty is, hold back a tenth of the window.
+	 */
+	if (h->remaining == 0 && sl->hs_max > 0 &&
+		calls_in_window(sl, now) < sl->hs_max * 9 / 10)
+		sl->blocked_until = Max(sl->blocked_until,
+								now + (TimestampTz) sl->window_ms * 100);
+	if (h->daily_remaining == 0 && sl->pause_kind == HS_PAUSE_NONE)
+	{
+		sl->pause_kind = HS_PAUSE_DAILY;
+		sl->paused_until = now + (TimestampTz) hs_ms_until_daily_reset() * 1000;
+		strlcpy(sl->last_error, "HubSpot reports no daily calls left", sizeof(sl->last_error));
+	}
 	unlock(s);
+}
+
+/*
+ * HubSpot resets the daily limit at midnight in the account's time zone,
+ * which we do not know: midnight UTC, plus a second.
+ */
+long
+hs_ms_until_daily_reset(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = now - (now % USECS_PER_DAY) + USECS_PER_DAY;
+
+	return (long) ((next - now) / 1000) + 1000;
 }
 
 /* A 429 for the rolling window: nothing starts until a slot is surely free. */
@@ -368,7 +413,6 @@ hs_server_states(HsServerState *out, int max)
 	{
 		HsSlot	   *sl = &s->slots[i];
 		HsServerState *o = &out[n];
-		int			j;
 
 		if (sl->serverid == InvalidOid || sl->dbid != MyDatabaseId)
 			continue;
@@ -378,11 +422,7 @@ hs_server_states(HsServerState *out, int max)
 			o->pause_kind = HS_PAUSE_NONE;
 		o->paused_until = o->pause_kind == HS_PAUSE_NONE ? 0 : sl->paused_until;
 		strlcpy(o->last_error, sl->last_error, sizeof(o->last_error));
-		o->budget_used = 0;
-		for (j = 0; j < sl->count; j++)
-			if (now - sl->ring[(sl->head + HS_RING - 1 - j) % HS_RING] <
-				(TimestampTz) sl->window_ms * 1000)
-				o->budget_used++;
+		o->budget_used = calls_in_window(sl, now);
 		o->budget_max = sl->hs_max;
 		o->hs_remaining = sl->hs_remaining;
 		o->hs_daily_remaining = sl->hs_daily_remaining;

@@ -46,5 +46,6 @@ extern void hs_server_ok(Oid serverid);
 extern int	hs_server_failures(Oid serverid);
 extern int	hs_server_states(HsServerState *out, int max);
 extern uint32 hs_token_hash(const char *token);
+extern long hs_ms_until_daily_reset(void);
 
 #endif							/* HUBSPOT_RATELIMIT_H */
