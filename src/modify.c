@@ -398,7 +398,8 @@ hsGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 		 (rinfo->ri_TrigDesc->trig_insert_before_row ||
 		  rinfo->ri_TrigDesc->trig_insert_after_row)))
 		return 1;
-	return st->writer ? 1000 : st->server->batch_size;
+	/* queued rows gain nothing from batching; sent ones go by the call */
+	return st->writer ? 1 : st->server->batch_size;
 }
 
 static char *
