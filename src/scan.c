@@ -28,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "convert.h"
@@ -60,6 +61,7 @@ typedef struct HsScanState
 	bool		lookup_by_key;	/* values of id_property, not record ids */
 	HsJob	   *read;			/* batch/read of the lookup */
 	int			read_pos;
+	MemoryContext pagecxt;		/* the current page; Iterate's own context is per tuple */
 } HsScanState;
 
 bool
@@ -246,6 +248,8 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	Oid			userid;
 
 	node->fdw_state = st;
+	st->pagecxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "hubspot_fdw page",
+										ALLOCSET_DEFAULT_SIZES);
 	st->table = hs_table_get(RelationGetRelid(rel));
 	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
 	map_columns(st, rel, linitial(fs->fdw_private));
@@ -275,9 +279,17 @@ fetch_page(HsScanState *st)
 	JsonbValue *jv;
 	char	   *query = st->base_query;
 	char	   *url;
+	char	   *after = st->after;
+	MemoryContext old;
 
 	if (st->done)
 		return false;
+	/* the cursor lives in the page about to be freed: keep it for this call */
+	if (after)
+		after = pstrdup(after);
+	MemoryContextReset(st->pagecxt);
+	old = MemoryContextSwitchTo(st->pagecxt);
+	st->after = after;
 	if (st->after)
 	{
 		char	   *e = curl_easy_escape(NULL, st->after, 0);
@@ -302,6 +314,7 @@ fetch_page(HsScanState *st)
 			st->after = hs_jsonb_scalar_text(hs_jsonb_get(next->val.binary.data, "after", &v));
 	}
 	st->done = st->after == NULL;
+	MemoryContextSwitchTo(old);
 	return st->count > 0;
 }
 
@@ -366,7 +379,12 @@ static TupleTableSlot *
 iterate_lookup(HsScanState *st, TupleTableSlot *slot, Oid *types)
 {
 	if (st->read == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->pagecxt);
+
 		run_lookup(st);
+		MemoryContextSwitchTo(old);
+	}
 	/* inputs HubSpot does not know (OBJECT_NOT_FOUND) are simply absent */
 	while (st->read_pos < st->read->n && st->read->out[st->read_pos].result == NULL)
 		st->read_pos++;
