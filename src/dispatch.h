@@ -16,7 +16,7 @@
 #include "hubspot_api.h"
 
 /* The worker stops a job rather than wait this long for rate budget. */
-#define HS_BUDGET_STOP_MS	500
+#define HS_BUDGET_STOP_MS	2000
 
 /* Why a job stopped before all its inputs were tried. */
 typedef enum HsStop

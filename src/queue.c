@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -49,15 +50,23 @@
 #define QUEUE_SEQ		"hubspot_queue_data_id_seq"
 #define NATTS			14
 
+/* Rows are written in groups with table_multi_insert, as COPY does. */
+#define HS_MULTI_INSERT	1000
+
 struct HsQueueWriter
 {
 	Relation	rel;
 	Oid			seqid;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	TupleTableSlot *slot;
+	TupleTableSlot **slots;		/* rows not yet written */
+	int			nbuf;
+	BulkInsertState bistate;
+	CommandId	cid;
 	Oid			owner;
 	TimestampTz now;
+	Datum		pending;		/* 'pending' as text, made once */
+	MemoryContext cxt;			/* the writer's; callers put rows from shorter ones */
 };
 
 /* set when this transaction queued something: wake the worker at commit */
@@ -131,10 +140,31 @@ hs_queue_open(void)
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 	ExecOpenIndices(w->rri, false);
-	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel), &TTSOpsHeapTuple);
+	w->slots = palloc0(sizeof(TupleTableSlot *) * HS_MULTI_INSERT);
+	w->bistate = GetBulkInsertState();
+	w->cid = GetCurrentCommandId(true);
 	w->owner = GetUserId();
 	w->now = GetCurrentTransactionStartTimestamp();
+	w->pending = CStringGetTextDatum("pending");
+	w->cxt = CurrentMemoryContext;
 	return w;
+}
+
+static void
+flush_rows(HsQueueWriter *w)
+{
+	int			i;
+
+	if (w->nbuf == 0)
+		return;
+	table_multi_insert(w->rel, w->slots, w->nbuf, w->cid, 0, w->bistate);
+	for (i = 0; i < w->nbuf; i++)
+	{
+		ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
+		ResetPerTupleExprContext(w->estate);
+		ExecClearTuple(w->slots[i]);
+	}
+	w->nbuf = 0;
 }
 
 static Datum
@@ -148,12 +178,23 @@ int64
 hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 			 const char *id_property, const char *record_key, Jsonb *properties)
 {
-	Datum		values[NATTS];
-	bool		nulls[NATTS];
-	HeapTuple	tup;
+	TupleTableSlot *slot;
+	Datum	   *values;
+	bool	   *nulls;
 	int64		id = nextval_internal(w->seqid, false);
 
-	memset(nulls, true, sizeof(nulls));
+	if (w->slots[w->nbuf] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
+		w->slots[w->nbuf] = table_slot_create(w->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	slot = w->slots[w->nbuf];
+	ExecClearTuple(slot);
+	values = slot->tts_values;
+	nulls = slot->tts_isnull;
+	memset(nulls, true, sizeof(bool) * NATTS);
 	values[0] = Int64GetDatum(id), nulls[0] = false;
 	values[1] = ObjectIdGetDatum(w->owner), nulls[1] = false;
 	values[2] = ObjectIdGetDatum(serverid), nulls[2] = false;
@@ -163,16 +204,14 @@ hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 	values[6] = text_or_null(record_key, &nulls[6]);
 	if (properties)
 		values[7] = JsonbPGetDatum(properties), nulls[7] = false;
-	values[8] = CStringGetTextDatum("pending"), nulls[8] = false;
+	values[8] = w->pending, nulls[8] = false;
 	values[9] = Int32GetDatum(0), nulls[9] = false;
 	values[10] = TimestampTzGetDatum(w->now), nulls[10] = false;
-
-	tup = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
-	ExecStoreHeapTuple(tup, w->slot, true);
-	simple_table_tuple_insert(w->rel, w->slot);
-	ExecInsertIndexTuples(w->rri, w->slot, w->estate, false, false, NULL, NIL);
-	ExecClearTuple(w->slot);
-	ResetPerTupleExprContext(w->estate);
+	ExecStoreVirtualTuple(slot);
+	/* the values live in the caller's row context: the slot keeps its own copy */
+	ExecMaterializeSlot(slot);
+	if (++w->nbuf == HS_MULTI_INSERT)
+		flush_rows(w);
 	queued_in_xact = true;
 	return id;
 }
@@ -180,8 +219,13 @@ hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 void
 hs_queue_close(HsQueueWriter *w)
 {
+	int			i;
+
+	flush_rows(w);
+	for (i = 0; i < HS_MULTI_INSERT && w->slots[i]; i++)
+		ExecDropSingleTupleTableSlot(w->slots[i]);
+	FreeBulkInsertState(w->bistate);
 	ExecCloseIndices(w->rri);
-	ExecResetTupleTable(w->estate->es_tupleTable, false);
 	FreeExecutorState(w->estate);
 	table_close(w->rel, NoLock);
 	pfree(w);
