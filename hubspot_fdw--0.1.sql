@@ -47,6 +47,10 @@ CREATE INDEX hubspot_queue_failed ON hubspot_queue_data (id)
 -- Retention cleanup of settled rows.
 CREATE INDEX hubspot_queue_done ON hubspot_queue_data (sent_at)
 	WHERE state = 'done';
+-- A queue churns: every row is updated twice and settled rows leave dead
+-- entries in the unsettled index, which the worker's claim walks over.
+ALTER TABLE hubspot_queue_data SET (autovacuum_vacuum_scale_factor = 0.01,
+	autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.02);
 REVOKE ALL ON hubspot_queue_data FROM PUBLIC;
 REVOKE ALL ON SEQUENCE hubspot_queue_data_id_seq FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_data', '');

@@ -169,7 +169,8 @@ hubspot_flush(PG_FUNCTION_ARGS)
 	target = spi_int8(psprintf("SELECT coalesce(max(id), 0) FROM %s", q), 0, NULL, NULL);
 	args[0] = Int64GetDatum(target);
 	args[1] = TransactionIdGetDatum(GetTopTransactionIdIfAny());
-	for (;;)
+	/* look often at first, then less: each look costs the worker too */
+	for (long pause = 5;; pause = Min(pause * 3 / 2, 200))
 	{
 		left = spi_int8(psprintf("SELECT count(*) FROM %s WHERE id <= $1 "
 								 "AND state IN ('pending', 'sending') AND NOT (xmin = $2)", q),
@@ -178,7 +179,7 @@ hubspot_flush(PG_FUNCTION_ARGS)
 			break;
 		hs_worker_wake(MyDatabaseId);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
+						 pause, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
