@@ -54,9 +54,19 @@ hs_start_sim() {
 	echo "== HubSpot simulator at $SIM_URL"
 }
 
+# Kill processes whose command line holds $1 (no procps on a minimal machine).
+hs_kill_matching() {
+	local p
+	for p in /proc/[0-9]*; do
+		if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "$1"; then
+			kill -TERM "${p#/proc/}" 2>/dev/null || true
+		fi
+	done
+}
+
 hs_stop_sim() {
-	# the simulator runs under runuser: match it by its unique path
-	pkill -TERM -f "$W/test/hubspot_sim.py" 2>/dev/null || true
+	# the simulator runs under runuser: find it by its unique path
+	[ -n "${W:-}" ] && hs_kill_matching "$W/test/hubspot_sim.py"
 	[ -n "${SIM_PID:-}" ] && { wait "$SIM_PID" 2>/dev/null || true; }
 	SIM_PID=
 }

@@ -83,12 +83,6 @@ hs_converter_init(HsConverter *c, Oid typid)
 	fmgr_info(outfn, &c->out);
 }
 
-bool
-hs_converter_is_jsonb(HsConverter *c)
-{
-	return c->kind == K_JSONB;
-}
-
 static char *
 iso_timestamp(Timestamp ts, const char *name)
 {

@@ -31,7 +31,6 @@ typedef struct HsConverter
 
 extern void hs_converter_init(HsConverter *c, Oid typid);
 extern char *hs_value_text(HsConverter *c, Datum d, const char *name);
-extern bool hs_converter_is_jsonb(HsConverter *c);
 /* A set of properties being built; a later value of a name replaces an earlier one. */
 typedef struct HsProps
 {

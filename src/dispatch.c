@@ -265,7 +265,10 @@ count_status(HsDispatchStats *stats, long status)
 	if (status == 0)
 		stats->calls_failed++;
 	else if (status == 429)
-		stats->calls_429++, stats->calls_4xx++;
+	{
+		stats->calls_429++;
+		stats->calls_4xx++;
+	}
 	else if (status >= 500)
 		stats->calls_5xx++;
 	else if (status >= 400)

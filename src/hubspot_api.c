@@ -185,12 +185,6 @@ hs_jsonb_scalar_text(JsonbValue *v)
 	}
 }
 
-Jsonb *
-hs_jsonb_value_jsonb(JsonbValue *v)
-{
-	return JsonbValueToJsonb(v);
-}
-
 /*
  * Parse text that came over the wire.  Returns NULL rather than throwing
  * for anything that is not valid JSON, so that a garbage answer becomes a

@@ -78,6 +78,5 @@ extern Jsonb *hs_make_error(const char *category, const char *message, long stat
 /* jsonb helpers shared with the SQL-facing code */
 extern JsonbValue *hs_jsonb_get(JsonbContainer *c, const char *key, JsonbValue *out);
 extern char *hs_jsonb_scalar_text(JsonbValue *v);
-extern Jsonb *hs_jsonb_value_jsonb(JsonbValue *v);
 
 #endif							/* HUBSPOT_API_H */

@@ -249,6 +249,7 @@ hs_validate_options(List *options, Oid catalog)
 {
 	ListCell   *lc;
 	bool		have_object_type = false;
+	bool		have_token = false;
 
 	foreach(lc, options)
 	{
@@ -277,12 +278,19 @@ hs_validate_options(List *options, Oid catalog)
 		check_option_value(def);
 		if (strcmp(def->defname, "object_type") == 0)
 			have_object_type = true;
+		if (strcmp(def->defname, "access_token") == 0)
+			have_token = true;
 	}
 
 	/*
 	 * The table options are validated as a whole on CREATE; ALTER passes the
 	 * resulting list too, so a missing object_type is always caught.
 	 */
+	if (catalog == UserMappingRelationId && !have_token)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"access_token\" is required for a hubspot_fdw user mapping"),
+				 errhint("Add OPTIONS (access_token 'pat-...') with the private app's token.")));
 	if (catalog == ForeignTableRelationId && !have_object_type)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
@@ -373,12 +381,15 @@ hs_token_get(Oid serverid, Oid userid)
 	char	   *token = opt_string(um->options, "access_token", NULL);
 
 	if (token == NULL)
+	{
+		char	   *role = GetUserNameFromId(userid, true);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("user mapping for \"%s\" on server \"%s\" has no access_token",
-						GetUserNameFromId(userid, true) ? GetUserNameFromId(userid, true) : "public",
-						GetForeignServer(serverid)->servername),
+						role ? role : "public", GetForeignServer(serverid)->servername),
 				 errhint("Use ALTER USER MAPPING ... OPTIONS (ADD access_token '...').")));
+	}
 	return token;
 }
 
