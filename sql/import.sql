@@ -9,7 +9,7 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'imported.contacts'::regclass AND attnum > 0
    AND attname IN ('id', 'email', 'lifetime_value', 'is_vip', 'birthdate', 'last_seen', 'interests', 'lifecyclestage')
  ORDER BY attnum;
-\! /usr/bin/python3 test/simctl.py requests | sort
+\! /usr/bin/python3 test/simctl.py requests --path properties | sort
 -- the imported table works for writes and reads
 INSERT INTO imported.contacts (email, firstname, is_vip, interests) VALUES ('imp@example.com', 'Imp', false, '{a,b}');
 SELECT hubspot_flush() AS unsettled;
