@@ -269,38 +269,54 @@ error_row(Jsonb *error, Jsonb *original)
 }
 
 /*
- * The work of a batch function: parse, send, and hand each input's row to
- * emit, in input order.  Runs in a call worker (callworker.c), or in the
- * backend itself when the library was not preloaded.
+ * The work of a batch function, in two steps: prepare (parse the inputs,
+ * look up server and token: needs a transaction) and send (the HTTP calls
+ * and one row per input, in input order, to emit: needs none, so a worker
+ * holds no snapshot while HubSpot answers).
  */
-void
-hs_batch_run(HsOp op, const char *object_type, Jsonb *inputs, const char *servername,
-			 void (*emit) (Jsonb *row, void *arg), void *arg)
+HsBatchCall *
+hs_batch_prepare(HsOp op, const char *object_type, Jsonb *inputs, const char *servername)
 {
-	HsParsedInputs *p;
+	HsBatchCall *c = palloc0(sizeof(HsBatchCall));
 	HsServer   *server;
-	HsJob	   *job;
-	int			i;
 
 	hs_check_object_type(object_type);
 	server = hs_server_get_by_name(servername);
-	p = hs_parse_inputs(op, inputs);
-	if (p->n == 0)
+	c->parsed = hs_parse_inputs(op, inputs);
+	if (c->parsed->n == 0)
+		return c;
+	c->job = hs_job_new(server, hs_token_get(server->serverid, GetUserId()),
+						pstrdup(object_type), op, c->parsed->inputs, c->parsed->n);
+	c->job->read_extra = c->parsed->read_extra;
+	return c;
+}
+
+void
+hs_batch_send(HsBatchCall *c, void (*emit) (Jsonb *row, void *arg), void *arg)
+{
+	HsJob	   *job = c->job;
+	int			i;
+
+	if (job == NULL)
 		return;
-	job = hs_job_new(server, hs_token_get(server->serverid, GetUserId()),
-					 (char *) object_type, op, p->inputs, p->n);
-	job->read_extra = p->read_extra;
 	hs_dispatch(&job, 1, true, NULL);
 	hs_job_raise(job);
-	for (i = 0; i < p->n; i++)
+	for (i = 0; i < job->n; i++)
 	{
 		if (job->out[i].result)
 			emit(job->out[i].result, arg);
 		else
 			emit(error_row(job->out[i].error ? job->out[i].error :
 						   hs_make_error("NOT_SENT", "the input was not sent", 0),
-						   p->originals[i]), arg);
+						   c->parsed->originals[i]), arg);
 	}
+}
+
+void
+hs_batch_run(HsOp op, const char *object_type, Jsonb *inputs, const char *servername,
+			 void (*emit) (Jsonb *row, void *arg), void *arg)
+{
+	hs_batch_send(hs_batch_prepare(op, object_type, inputs, servername), emit, arg);
 }
 
 static void

@@ -26,6 +26,7 @@
 #include "storage/shm_toc.h"
 #include "tcop/tcopprot.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "batch.h"
 #include "callworker.h"
@@ -198,6 +199,8 @@ hs_call_worker_main(Datum arg)
 	HsCallRequest *req;
 	shm_mq_handle *mqh;
 	shm_mq	   *mq;
+	MemoryContext cxt;
+	HsBatchCall *call;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -220,11 +223,16 @@ hs_call_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(req->dboid, req->session_userid, 0);
 	SetUserIdAndSecContext(req->current_userid, req->sec_context);
 	pgstat_report_appname("hubspot_fdw call");
+
+	/* catalog lookups in a transaction; the HTTP calls after it, holding no snapshot */
+	cxt = AllocSetContextCreate(TopMemoryContext, "hubspot_fdw call", ALLOCSET_DEFAULT_SIZES);
 	StartTransactionCommand();
-	hs_batch_run((HsOp) req->op, req->data + req->object_type_off,
-				 (Jsonb *) (req->data + req->inputs_off), req->data + req->server_off,
-				 send_row, NULL);
+	MemoryContextSwitchTo(cxt);
+	call = hs_batch_prepare((HsOp) req->op, req->data + req->object_type_off,
+							(Jsonb *) (req->data + req->inputs_off), req->data + req->server_off);
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	hs_batch_send(call, send_row, NULL);
 	{
 		StringInfoData done;
 

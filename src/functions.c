@@ -150,6 +150,7 @@ hubspot_flush(PG_FUNCTION_ARGS)
 	int			save_sec;
 	int64		target;
 	int64		left;
+	char	   *count_sql;
 	Datum		args[2];
 	Oid			types[2] = {INT8OID, XIDOID};
 
@@ -169,12 +170,12 @@ hubspot_flush(PG_FUNCTION_ARGS)
 	target = spi_int8(psprintf("SELECT coalesce(max(id), 0) FROM %s", q), 0, NULL, NULL);
 	args[0] = Int64GetDatum(target);
 	args[1] = TransactionIdGetDatum(GetTopTransactionIdIfAny());
+	count_sql = psprintf("SELECT count(*) FROM %s WHERE id <= $1 "
+						 "AND state IN ('pending', 'sending') AND NOT (xmin = $2)", q);
 	/* look often at first, then less: each look costs the worker too */
 	for (long pause = 5;; pause = Min(pause * 3 / 2, 200))
 	{
-		left = spi_int8(psprintf("SELECT count(*) FROM %s WHERE id <= $1 "
-								 "AND state IN ('pending', 'sending') AND NOT (xmin = $2)", q),
-						2, types, args);
+		left = spi_int8(count_sql, 2, types, args);
 		if (left == 0 || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), (int) Min(timeout, INT_MAX)))
 			break;
 		hs_worker_wake(MyDatabaseId);

@@ -26,6 +26,7 @@
 #include "nodes/value.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -50,6 +51,7 @@ typedef struct HsScanState
 	bool	   *is_extra;
 	FmgrInfo   *in;
 	Oid		   *ioparam;
+	Oid		   *types;			/* each attribute's type */
 	Jsonb	   *page;
 	int			pos;
 	int			count;
@@ -199,6 +201,7 @@ map_columns(HsScanState *st, Relation rel, List *used)
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool		all = used != NIL && linitial_int(used) == 0;
 	StringInfoData props;
+	StringInfoData json;
 	int			i;
 
 	st->natts = desc->natts;
@@ -207,7 +210,12 @@ map_columns(HsScanState *st, Relation rel, List *used)
 	st->is_extra = palloc0(sizeof(bool) * desc->natts);
 	st->in = palloc0(sizeof(FmgrInfo) * desc->natts);
 	st->ioparam = palloc0(sizeof(Oid) * desc->natts);
+	st->types = palloc0(sizeof(Oid) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+		st->types[i] = TupleDescAttr(desc, i)->atttypid;
 	initStringInfo(&props);
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '[');
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -222,21 +230,17 @@ map_columns(HsScanState *st, Relation rel, List *used)
 		getTypeInputInfo(att->atttypid, &infn, &st->ioparam[i]);
 		fmgr_info(infn, &st->in[i]);
 		if (!st->is_id[i] && !st->is_extra[i])
+		{
 			appendStringInfo(&props, "%s%s", props.len ? "," : "", st->props[i]);
+			if (json.len > 1)
+				appendStringInfoChar(&json, ',');
+			escape_json(&json, st->props[i]);
+		}
 	}
 	st->base_query = psprintf("limit=%d%s%s", HS_PAGE_SIZE,
 							  props.len ? "&properties=" : "", props.data);
-	{
-		StringInfoData arr;
-		char	   *p;
-
-		initStringInfo(&arr);
-		appendStringInfoString(&arr, "[\"");
-		for (p = props.data; *p; p++)
-			appendStringInfoString(&arr, *p == ',' ? "\",\"" : pnstrdup(p, 1));
-		appendStringInfoString(&arr, "\"]");
-		st->props_json = props.len ? arr.data : "[]";
-	}
+	appendStringInfoChar(&json, ']');
+	st->props_json = json.data;
 }
 
 void
@@ -319,7 +323,7 @@ fetch_page(HsScanState *st)
 }
 
 static void
-fill_slot(HsScanState *st, JsonbContainer *obj, TupleTableSlot *slot, Oid *types)
+fill_slot(HsScanState *st, JsonbContainer *obj, TupleTableSlot *slot)
 {
 	JsonbValue	pv;
 	JsonbValue *props = hs_jsonb_get(obj, "properties", &pv);
@@ -343,9 +347,9 @@ fill_slot(HsScanState *st, JsonbContainer *obj, TupleTableSlot *slot, Oid *types
 			text = hs_jsonb_scalar_text(hs_jsonb_get(obj, "id", &v));
 		else if (props && props->type == jbvBinary)
 			text = hs_jsonb_scalar_text(hs_jsonb_get(props->val.binary.data, st->props[i], &v));
-		if (text == NULL || (text[0] == '\0' && types[i] != TEXTOID))
+		if (text == NULL || (text[0] == '\0' && st->types[i] != TEXTOID))
 			continue;
-		slot->tts_values[i] = hs_value_from_text(text, types[i], -1, &st->in[i], st->ioparam[i]);
+		slot->tts_values[i] = hs_value_from_text(text, st->types[i], -1, &st->in[i], st->ioparam[i]);
 		slot->tts_isnull[i] = false;
 	}
 }
@@ -376,7 +380,7 @@ run_lookup(HsScanState *st)
 }
 
 static TupleTableSlot *
-iterate_lookup(HsScanState *st, TupleTableSlot *slot, Oid *types)
+iterate_lookup(HsScanState *st, TupleTableSlot *slot)
 {
 	if (st->read == NULL)
 	{
@@ -390,7 +394,7 @@ iterate_lookup(HsScanState *st, TupleTableSlot *slot, Oid *types)
 		st->read_pos++;
 	if (st->read_pos >= st->read->n)
 		return slot;
-	fill_slot(st, &st->read->out[st->read_pos++].result->root, slot, types);
+	fill_slot(st, &st->read->out[st->read_pos++].result->root, slot);
 	ExecStoreVirtualTuple(slot);
 	return slot;
 }
@@ -401,17 +405,13 @@ hsIterateForeignScan(ForeignScanState *node)
 	HsScanState *st = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	TupleDesc	desc = slot->tts_tupleDescriptor;
-	Oid		   *types = palloc(sizeof(Oid) * desc->natts);
 	JsonbValue	v;
 	JsonbValue *results;
 	JsonbValue *item;
-	int			i;
 
 	ExecClearTuple(slot);
-	for (i = 0; i < desc->natts; i++)
-		types[i] = TupleDescAttr(desc, i)->atttypid;
 	if (st->lookup != NIL)
-		return iterate_lookup(st, slot, types);
+		return iterate_lookup(st, slot);
 	if (st->done && st->page == NULL)
 		return slot;
 	if (st->page == NULL || st->pos >= st->count)
@@ -420,7 +420,7 @@ hsIterateForeignScan(ForeignScanState *node)
 	results = hs_jsonb_get(&st->page->root, "results", &v);
 	item = getIthJsonbValueFromContainer(results->val.binary.data, st->pos++);
 	if (item->type == jbvBinary)
-		fill_slot(st, item->val.binary.data, slot, types);
+		fill_slot(st, item->val.binary.data, slot);
 	else
 		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
 	ExecStoreVirtualTuple(slot);
