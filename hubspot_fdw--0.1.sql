@@ -56,6 +56,46 @@ REVOKE ALL ON SEQUENCE hubspot_queue_data_id_seq FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_data', '');
 SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_data_id_seq', '');
 
+-- Bulk writes (a statement-level hubspot_push over many rows, a large INSERT
+-- into a foreign table) queue their inputs in packs: one row holds up to
+-- 1,000 inputs of one (owner, server, object type, operation), each with its
+-- own queue id from the sequence above.  A queue row per input costs about
+-- as much as the application's own row; a pack costs a small part of that.
+-- The worker unpacks packs into hubspot_queue_data, lowest ids first, before
+-- it claims; until then hubspot_queue shows their inputs as pending.
+CREATE TABLE hubspot_queue_pack (
+	first_id	bigint NOT NULL,		-- ids[1], the lowest
+	last_id		bigint NOT NULL,		-- ids[n], the highest
+	owner		oid NOT NULL,
+	server_id	oid NOT NULL,
+	object_type text NOT NULL,
+	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive')),
+	id_property text,
+	enqueued_at timestamptz NOT NULL,
+	ids			bigint[] NOT NULL,
+	record_keys text[] NOT NULL,
+	properties	jsonb[] NOT NULL,
+	n			integer NOT NULL		-- how many inputs
+);
+-- A pack's arrays are tens of kB of repetitive text: lz4 halves to quarters
+-- what the writer must write and WAL-log, for less than it saves.  pglz would
+-- cost more than it saves, so without lz4 they are stored uncompressed.
+DO $$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_settings WHERE name = 'default_toast_compression'
+			   AND 'lz4' = ANY (enumvals)) THEN
+		ALTER TABLE hubspot_queue_pack ALTER ids SET COMPRESSION lz4,
+			ALTER record_keys SET COMPRESSION lz4, ALTER properties SET COMPRESSION lz4;
+	ELSE
+		ALTER TABLE hubspot_queue_pack ALTER ids SET STORAGE EXTERNAL,
+			ALTER record_keys SET STORAGE EXTERNAL, ALTER properties SET STORAGE EXTERNAL;
+	END IF;
+END $$;
+ALTER TABLE hubspot_queue_pack SET (autovacuum_vacuum_threshold = 100,
+	autovacuum_vacuum_scale_factor = 0.0);
+REVOKE ALL ON hubspot_queue_pack FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_pack', '');
+
 CREATE VIEW hubspot_queue WITH (security_barrier) AS
 	SELECT q.id, s.srvname::text AS server, q.object_type, q.operation,
 		   q.id_property, q.record_key, q.properties, q.state, q.attempts,
@@ -63,6 +103,16 @@ CREATE VIEW hubspot_queue WITH (security_barrier) AS
 	  FROM hubspot_queue_data q
 	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = q.server_id
 	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
+		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+	UNION ALL
+	SELECT u.id, s.srvname::text, p.object_type, p.operation,
+		   p.id_property, u.record_key, u.properties, 'pending'::text, 0,
+		   p.enqueued_at, NULL::timestamptz, NULL::jsonb, NULL::jsonb
+	  FROM hubspot_queue_pack p
+	 CROSS JOIN LATERAL unnest(p.ids, p.record_keys, p.properties)
+		   AS u(id, record_key, properties)
+	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = p.server_id
+	 WHERE pg_catalog.pg_has_role(p.owner, 'USAGE')
 		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user);
 GRANT SELECT ON hubspot_queue TO PUBLIC;
 

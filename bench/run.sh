@@ -160,7 +160,7 @@ bench_drain() {
 	for c in 4 8; do
 		q -c "ALTER SERVER hubspot OPTIONS (SET max_concurrency '$c')"
 		# a) as the issue says: commit, then SELECT hubspot_flush('600 s') in the same session
-		q -c "TRUNCATE hubspot_queue_data"
+		q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 		sim_sink
 		q > "$B/drain_flush_$c.out" <<SQL
 BEGIN;
@@ -180,7 +180,7 @@ SQL
 		eval "DR_FLUSH_MIF_$c=$(kv "$B/drain_flush_$c.sim" max_in_flight)"
 		# b) the same, but the end is seen by polling the simulator (no hubspot_flush loop
 		#    competing for the CPU): commit -> the simulator's last answer
-		q -c "TRUNCATE hubspot_queue_data"
+		q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 		sim_sink
 		q > "$B/drain_sim_$c.out" <<SQL
 BEGIN;
@@ -209,7 +209,7 @@ SQL
 	if [ -n "${PERF:-}" ] && command -v perf >/dev/null; then
 		# one more drain (not counted) with the worker under perf: which of its functions
 		# (inclusive time) the drain goes to
-		q -c "TRUNCATE hubspot_queue_data"
+		q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 		sim_sink
 		perf record -q -g -p "$(worker_pid)" -o "$B/perf_worker.data" 2>/dev/null &
 		local perf_pid=$!
@@ -235,7 +235,7 @@ SQL
 			"$(fmt 0 "$s") rows/s" "curl_sink $c conn: $k rows/s" "$(fmt 1 "$(calc "100 * $s / $k")")% of curl"
 		res 1 "  where the time goes (simulator's log, run above)" "$(eval echo \$DR_BURST_$c)" "" ""
 	done
-	q -c "TRUNCATE hubspot_queue_data"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 }
 
 # ------------------------------------------------------------------ 2. writer overhead
@@ -255,7 +255,7 @@ SQL
 		echo "SET client_min_messages = warning;"
 		for r in $(seq 0 "$WRITER_REPS"); do   # rep 0: warm-up, not counted
 			for v in foreign local queue_like; do
-				echo "TRUNCATE hubspot_queue_data, local_contacts, local_queue; CHECKPOINT;"
+				echo "TRUNCATE hubspot_queue_data, hubspot_queue_pack, local_contacts, local_queue; CHECKPOINT;"
 				echo "SELECT clock_timestamp() AS t0 \\gset"
 				case $v in
 					foreign) gen_insert contacts "$WRITER_ROWS" "w$r." ;;
@@ -294,7 +294,7 @@ SQL
 	res 2 "  for information: plain INSERT into a copy of the queue table (same columns, 3 indexes)" \
 		"$(fmt 2 "$WR_queue_like") µs/row" "foreign table: $(fmt 2 "$WR_foreign") µs/row" \
 		"ratio to local $(fmt 2 "$(calc "$WR_queue_like / $WR_local")")x"
-	q -c "TRUNCATE hubspot_queue_data" -c "DROP TABLE local_contacts, local_queue"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack" -c "DROP TABLE local_contacts, local_queue"
 	worker_enabled on
 }
 
@@ -302,7 +302,7 @@ SQL
 bench_latency() {
 	note "3. latency: $LAT_RUNS single-row INSERT+COMMIT -> stored (normal mode)"
 	sim reset
-	q -c "TRUNCATE hubspot_queue_data" -c "VACUUM ANALYZE hubspot_queue_data"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack" -c "VACUUM ANALYZE hubspot_queue_data"
 	"$PY" "$B/latency.py" --sim "$SIM" --runs "$LAT_RUNS" --warmup 20 --table contacts -- \
 		"$PG_BIN/psql" -h "$B" -p "$PORT" -U postgres -d postgres > "$B/latency.out"
 	sed 's/^/   /' "$B/latency.out"
@@ -318,7 +318,7 @@ bench_latency() {
 		"$(kv "$B/latency.out" pickup_p50_ms)/$(kv "$B/latency.out" pickup_p99_ms); $(kv "$B/latency.out" sim_p50_ms)/$(kv "$B/latency.out" sim_p99_ms) ms" "" ""
 	# for information: the same right after a bulk load was drained (the settled rows are still
 	# in the queue table and its indexes; autovacuum may or may not have run yet)
-	q -c "TRUNCATE hubspot_queue_data"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 	sim_sink
 	q -c "$(gen_insert contacts "$DRAIN_ROWS" "b.")"
 	q -c "SELECT hubspot_flush('600 s')" > /dev/null
@@ -330,14 +330,14 @@ bench_latency() {
 	res 3 "  for information: p50 / p99 of $LAT_AFTER_RUNS runs right after a $DRAIN_ROWS-row drain (queue not vacuumed)" \
 		"$(kv "$B/latency_after.out" commit_p50_ms) / $(kv "$B/latency_after.out" commit_p99_ms) ms" \
 		"goal <= 20 / 100 ms" "$(ratio_verdict "$(kv "$B/latency_after.out" commit_p50_ms)" 20)/$(ratio_verdict "$(kv "$B/latency_after.out" commit_p99_ms)" 100)"
-	q -c "TRUNCATE hubspot_queue_data"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 }
 
 # ------------------------------------------------------------------ 4. worker memory
 bench_memory() {
 	note "4. worker memory: $MEM_ROWS-row backlog, sink mode"
 	worker_enabled off
-	q -c "TRUNCATE hubspot_queue_data"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 	local t0 t1 wp
 	t0=$(now)
 	q -c "$(gen_insert contacts "$MEM_ROWS" "m.")"
@@ -374,7 +374,7 @@ bench_memory() {
 	res 4 "  drain rate over the first / last tenth of the calls; share of time with calls in flight" \
 		"$(kv "$B/memory_rounds.out" rate_first_tenth) / $(kv "$B/memory_rounds.out" rate_last_tenth) rows/s; $(kv "$B/memory_rounds.out" in_bursts_pct)%" \
 		"mean idle gap between bursts $(kv "$B/memory_rounds.out" mean_gap_ms) ms" ""
-	q -c "TRUNCATE hubspot_queue_data"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 }
 
 # ------------------------------------------------------------------ 5. rate limit
@@ -398,7 +398,7 @@ SQL
 	sleep 1.2
 	local phase
 	for phase in steady change; do
-		q -c "TRUNCATE hubspot_queue_data"
+		q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 		curl -s -X DELETE "$SIM/_sim/requests" >/dev/null
 		curl -s -X DELETE "$SIM/_sim/stats" >/dev/null
 		sim config '{"rate_limit_max": 50}'
@@ -433,7 +433,7 @@ SQL
 	res 5 "  phase 2 sending pattern" \
 		"$(kv "$g" p2_burst_calls_median) calls every $(kv "$g" p2_burst_period_median_s) s" "" ""
 	sim reset
-	q -c "TRUNCATE hubspot_queue_data"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
 }
 
 # ------------------------------------------------------------------ 6. trigger cost
@@ -469,7 +469,7 @@ SQL
 			for v in none statement row plpgsql; do
 				echo "DROP TRIGGER IF EXISTS push ON customers;"
 				echo "UPDATE customers SET plan = 'free';"
-				echo "VACUUM customers; TRUNCATE hubspot_queue_data, local_queue; CHECKPOINT;"
+				echo "VACUUM customers; TRUNCATE hubspot_queue_data, hubspot_queue_pack, local_queue; CHECKPOINT;"
 				case $v in
 					statement) echo "CREATE TRIGGER push AFTER UPDATE ON customers
 						REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT
@@ -483,7 +483,7 @@ SQL
 				echo "SELECT clock_timestamp() AS t0 \\gset"
 				echo "UPDATE customers SET plan = 'pro';"
 				echo "SELECT 'RESULT $([ "$r" = 0 ] && echo warmup_)$v ' || extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000
-				        || ' ' || (SELECT count(*) FROM hubspot_queue_data) + (SELECT count(*) FROM local_queue);"
+				        || ' ' || (SELECT count(*) FROM hubspot_queue) + (SELECT count(*) FROM local_queue);"
 			done
 		done
 		echo "DROP TRIGGER IF EXISTS push ON customers;"
@@ -509,7 +509,7 @@ SQL
 		"$(fmt 0 "$TR_row") ms" "no trigger: $(fmt 0 "$TR_none") ms" "ratio $(fmt 2 "$rr")x"
 	res 6 "  for information: PL/pgSQL statement trigger writing a plain copy of the queue (queued $TRQ_plpgsql)" \
 		"$(fmt 0 "$TR_plpgsql") ms" "no trigger: $(fmt 0 "$TR_none") ms" "ratio $(fmt 2 "$(calc "$TR_plpgsql / $TR_none")")x"
-	q -c "TRUNCATE hubspot_queue_data" -c "DROP TABLE customers, local_queue" -c "DROP FUNCTION bench_sql_push()"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack" -c "DROP TABLE customers, local_queue" -c "DROP FUNCTION bench_sql_push()"
 	worker_enabled on
 }
 

@@ -73,6 +73,33 @@ SELECT hubspot_flush() AS unsettled;
 \! /usr/bin/python3 test/simctl.py count companies
 \! /usr/bin/python3 test/simctl.py get companies company_code A2
 
+-- a statement over many rows queues its inputs in packs of up to 1,000
+-- (one row each in hubspot_queue_pack); hubspot_queue shows every input
+CREATE TABLE app.leads (email text PRIMARY KEY, firstname text);
+INSERT INTO app.leads SELECT 'lead' || g || '@example.com', 'L' FROM generate_series(1, 2500) g;
+CREATE TRIGGER push AFTER UPDATE ON app.leads
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION hubspot_push('contacts', 'email');
+BEGIN;
+UPDATE app.leads SET firstname = 'Pack';
+SELECT count(*) AS packs, sum(n) AS inputs, min(n), max(n),
+	   bool_and(cardinality(ids) = n AND ids[1] = first_id AND ids[n] = last_id) AS ids_ok
+  FROM hubspot_queue_pack;
+SELECT state, count(*), count(DISTINCT id) AS ids, min(properties::text), max(properties::text)
+  FROM hubspot_queue WHERE record_key LIKE 'lead%' GROUP BY state;
+-- a later write of one record, as a row of its own: it must win over the pack
+UPDATE app.leads SET firstname = 'Row' WHERE email = 'lead7@example.com';
+COMMIT;
+BEGIN;
+UPDATE app.leads SET firstname = 'Gone';
+ROLLBACK;
+SELECT count(*) AS queued_after_rollback FROM hubspot_queue WHERE properties->>'firstname' = 'Gone';
+SELECT hubspot_flush() AS unsettled;
+SELECT count(*) AS packs_left FROM hubspot_queue_pack;
+SELECT state, count(*) FROM hubspot_queue WHERE record_key LIKE 'lead%' GROUP BY state;
+\! /usr/bin/python3 test/simctl.py get contacts email lead7@example.com
+\! /usr/bin/python3 test/simctl.py get contacts email lead2500@example.com
+
 -- bad trigger arguments fail at the first fire, with nothing queued
 CREATE TABLE app.t (k text, v text);
 CREATE TRIGGER bad1 AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts');

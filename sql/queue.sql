@@ -140,8 +140,21 @@ INSERT INTO hubspot.contacts (email, firstname) VALUES ('alice@example.com', 'Al
 SELECT record_key FROM hubspot_queue;
 SELECT count(*) FROM hubspot_queue_data;
 INSERT INTO hubspot_queue_data (owner, server_id, object_type, operation) VALUES (1, 1, 'x', 'upsert');
+SELECT count(*) FROM hubspot_queue_pack;
 SELECT umoptions FROM pg_user_mappings WHERE usename = 'postgres';
+-- a bulk INSERT goes in as one pack; the view shows its inputs to their owner only
+BEGIN;
+INSERT INTO hubspot.contacts (email, firstname)
+	SELECT 'alice' || g || '@example.com', 'Alice' FROM generate_series(1, 40) g;
+SELECT state, count(*) AS mine FROM hubspot_queue WHERE record_key ~ '^alice[0-9]+@' GROUP BY state;
 RESET ROLE;
+SELECT count(*) AS packs, sum(n) AS inputs, pg_get_userbyid(min(owner)) AS owner FROM hubspot_queue_pack;
+CREATE ROLE hs_bob;
+SET ROLE hs_bob;
+SELECT count(*) AS visible_to_bob FROM hubspot_queue;
+RESET ROLE;
+COMMIT;
+DROP ROLE hs_bob;
 SELECT hubspot_flush() AS unsettled;
 \! /usr/bin/python3 test/simctl.py get contacts email alice@example.com
 DROP USER MAPPING FOR hs_alice SERVER hubspot;

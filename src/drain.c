@@ -258,7 +258,7 @@ build_job(HsGroup *g)
  * contexts, so the caller's context is kept and restored here.
  */
 HsDrainPlan *
-hs_drain_claim(int limit)
+hs_drain_claim(int limit, int *unpacked)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			skip[64];
@@ -271,7 +271,7 @@ hs_drain_claim(int limit)
 
 	MemoryContextSwitchTo(cxt);
 	plan = palloc0(sizeof(HsDrainPlan));
-	plan->rows = hs_queue_claim(cxt, limit, skip, nskip, &plan->nrows);
+	plan->rows = hs_queue_claim(cxt, limit, skip, nskip, &plan->nrows, unpacked);
 	MemoryContextSwitchTo(cxt);
 	if (plan->nrows == 0)
 		return NULL;

@@ -29,7 +29,7 @@ typedef struct HsDrainPlan
 
 extern long hs_drain_wake_ms;
 
-extern HsDrainPlan *hs_drain_claim(int limit);
+extern HsDrainPlan *hs_drain_claim(int limit, int *unpacked);
 extern void hs_drain_send(HsDrainPlan *plan, HsDrainResult *r);
 extern void hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r);
 

@@ -145,6 +145,7 @@ hubspot_flush(PG_FUNCTION_ARGS)
 	long		timeout = PG_ARGISNULL(0) ? 60000 : interval_ms(PG_GETARG_INTERVAL_P(0));
 	TimestampTz start = GetCurrentTimestamp();
 	char	   *q;
+	char	   *pack;
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec;
@@ -164,14 +165,20 @@ hubspot_flush(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("hubspot_fdw is not in shared_preload_libraries: no worker sends queued writes")));
 	owner = queue_owner(fcinfo, &q);
+	pack = quote_qualified_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)),
+									  "hubspot_queue_pack");
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
-	target = spi_int8(psprintf("SELECT coalesce(max(id), 0) FROM %s", q), 0, NULL, NULL);
+	target = spi_int8(psprintf("SELECT greatest((SELECT max(id) FROM %s), "
+							   "(SELECT max(last_id) FROM %s), 0)", q, pack), 0, NULL, NULL);
 	args[0] = Int64GetDatum(target);
 	args[1] = TransactionIdGetDatum(GetTopTransactionIdIfAny());
-	count_sql = psprintf("SELECT count(*) FROM %s WHERE id <= $1 "
-						 "AND state IN ('pending', 'sending') AND NOT (xmin = $2)", q);
+	/* one statement, one snapshot: a pack is either still packed or unpacked */
+	count_sql = psprintf("SELECT (SELECT count(*) FROM %s WHERE id <= $1 "
+						 "AND state IN ('pending', 'sending') AND NOT (xmin = $2)) + "
+						 "(SELECT coalesce(sum(n), 0) FROM %s WHERE first_id <= $1 "
+						 "AND NOT (xmin = $2))", q, pack);
 	/* look often at first, then less: each look costs the worker too */
 	for (long pause = 5;; pause = Min(pause * 3 / 2, 200))
 	{

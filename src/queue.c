@@ -34,6 +34,7 @@
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -47,26 +48,52 @@
 #include "worker.h"
 
 #define QUEUE_TABLE		"hubspot_queue_data"
+#define QUEUE_PACK		"hubspot_queue_pack"
 #define QUEUE_SEQ		"hubspot_queue_data_id_seq"
 #define NATTS			14
+#define PACK_NATTS		12
 
 /* Rows are written in groups with table_multi_insert, as COPY does. */
 #define HS_MULTI_INSERT	1000
 
+/*
+ * A run of at least this many inputs of one kind goes into one pack row;
+ * fewer go in as rows of their own, which the worker claims without the
+ * unpacking step (a single-row INSERT stays as quick to send as before).
+ */
+#define HS_PACK_MIN		32
+
+/* one input waiting in the writer's buffer */
+typedef struct HsQueueEntry
+{
+	int64		id;
+	Datum		key;			/* text, or 0 for NULL */
+	Datum		props;			/* jsonb, or 0 for NULL */
+} HsQueueEntry;
+
 struct HsQueueWriter
 {
 	Relation	rel;
+	Relation	packrel;		/* opened by the first pack */
 	Oid			seqid;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	TupleTableSlot **slots;		/* rows not yet written */
-	int			nbuf;
+	TupleTableSlot **slots;
 	BulkInsertState bistate;
 	CommandId	cid;
 	Oid			owner;
 	TimestampTz now;
 	Datum		pending;		/* 'pending' as text, made once */
 	MemoryContext cxt;			/* the writer's; callers put rows from shorter ones */
+	MemoryContext bufcxt;		/* the buffered run's values, reset by each flush */
+
+	/* the buffered run: inputs of one kind, in id order */
+	Oid			serverid;
+	char	   *object_type;
+	HsOp		op;
+	char	   *id_property;
+	HsQueueEntry *entries;
+	int			nbuf;
 };
 
 /* set when this transaction queued something: wake the worker at commit */
@@ -115,12 +142,17 @@ queue_relid(const char *name)
 	return relid;
 }
 
-/* "schema.hubspot_queue_data", quoted, for SPI */
+/* "schema.name", quoted, for SPI */
+static char *
+queue_name_of(const char *name)
+{
+	return quote_qualified_identifier(get_namespace_name(extension_schema(false)), name);
+}
+
 static char *
 queue_name(void)
 {
-	return quote_qualified_identifier(get_namespace_name(extension_schema(false)),
-									  QUEUE_TABLE);
+	return queue_name_of(QUEUE_TABLE);
 }
 
 HsQueueWriter *
@@ -141,22 +173,58 @@ hs_queue_open(void)
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 	ExecOpenIndices(w->rri, false);
 	w->slots = palloc0(sizeof(TupleTableSlot *) * HS_MULTI_INSERT);
+	w->entries = palloc(sizeof(HsQueueEntry) * HS_MULTI_INSERT);
 	w->bistate = GetBulkInsertState();
 	w->cid = GetCurrentCommandId(true);
 	w->owner = GetUserId();
 	w->now = GetCurrentTransactionStartTimestamp();
 	w->pending = CStringGetTextDatum("pending");
 	w->cxt = CurrentMemoryContext;
+	w->bufcxt = AllocSetContextCreate(CurrentMemoryContext, "hubspot_fdw queue writer",
+									  ALLOCSET_DEFAULT_SIZES);
 	return w;
 }
 
+/* A short run: one queue row per input. */
 static void
-flush_rows(HsQueueWriter *w)
+write_rows(HsQueueWriter *w)
 {
+	Datum		object_type = CStringGetTextDatum(w->object_type);
+	Datum		operation = CStringGetTextDatum(hs_op_name(w->op));
+	Datum		id_property = w->id_property ? CStringGetTextDatum(w->id_property) : (Datum) 0;
 	int			i;
 
-	if (w->nbuf == 0)
-		return;
+	for (i = 0; i < w->nbuf; i++)
+	{
+		HsQueueEntry *e = &w->entries[i];
+		TupleTableSlot *slot = w->slots[i];
+		Datum	   *values;
+		bool	   *nulls;
+
+		if (slot == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
+			slot = w->slots[i] = table_slot_create(w->rel, NULL);
+			MemoryContextSwitchTo(old);
+		}
+		ExecClearTuple(slot);
+		values = slot->tts_values;
+		nulls = slot->tts_isnull;
+		memset(nulls, true, sizeof(bool) * NATTS);
+		values[0] = Int64GetDatum(e->id), nulls[0] = false;
+		values[1] = ObjectIdGetDatum(w->owner), nulls[1] = false;
+		values[2] = ObjectIdGetDatum(w->serverid), nulls[2] = false;
+		values[3] = object_type, nulls[3] = false;
+		values[4] = operation, nulls[4] = false;
+		values[5] = id_property, nulls[5] = (w->id_property == NULL);
+		values[6] = e->key, nulls[6] = (e->key == (Datum) 0);
+		values[7] = e->props, nulls[7] = (e->props == (Datum) 0);
+		values[8] = w->pending, nulls[8] = false;
+		values[9] = Int32GetDatum(0), nulls[9] = false;
+		values[10] = TimestampTzGetDatum(w->now), nulls[10] = false;
+		ExecStoreVirtualTuple(slot);
+	}
 	table_multi_insert(w->rel, w->slots, w->nbuf, w->cid, 0, w->bistate);
 	for (i = 0; i < w->nbuf; i++)
 	{
@@ -164,56 +232,106 @@ flush_rows(HsQueueWriter *w)
 		ResetPerTupleExprContext(w->estate);
 		ExecClearTuple(w->slots[i]);
 	}
+}
+
+/* A long run: one pack row holds every input of it. */
+static void
+write_pack(HsQueueWriter *w)
+{
+	Datum		values[PACK_NATTS];
+	bool		nulls[PACK_NATTS];
+	Datum	   *ids = palloc(sizeof(Datum) * w->nbuf);
+	Datum	   *keys = palloc(sizeof(Datum) * w->nbuf);
+	Datum	   *props = palloc(sizeof(Datum) * w->nbuf);
+	bool	   *knull = palloc(sizeof(bool) * w->nbuf);
+	bool	   *pnull = palloc(sizeof(bool) * w->nbuf);
+	int			dims[1] = {w->nbuf};
+	int			lbs[1] = {1};
+	int			i;
+
+	if (w->packrel == NULL)
+		w->packrel = table_open(queue_relid(QUEUE_PACK), RowExclusiveLock);
+	for (i = 0; i < w->nbuf; i++)
+	{
+		ids[i] = Int64GetDatum(w->entries[i].id);
+		keys[i] = w->entries[i].key;
+		knull[i] = (keys[i] == (Datum) 0);
+		props[i] = w->entries[i].props;
+		pnull[i] = (props[i] == (Datum) 0);
+	}
+	memset(nulls, false, sizeof(nulls));
+	values[0] = Int64GetDatum(w->entries[0].id);
+	values[1] = Int64GetDatum(w->entries[w->nbuf - 1].id);
+	values[2] = ObjectIdGetDatum(w->owner);
+	values[3] = ObjectIdGetDatum(w->serverid);
+	values[4] = CStringGetTextDatum(w->object_type);
+	values[5] = CStringGetTextDatum(hs_op_name(w->op));
+	values[6] = w->id_property ? CStringGetTextDatum(w->id_property) : (Datum) 0;
+	nulls[6] = (w->id_property == NULL);
+	values[7] = TimestampTzGetDatum(w->now);
+	values[8] = PointerGetDatum(construct_array(ids, w->nbuf, INT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[9] = PointerGetDatum(construct_md_array(keys, knull, 1, dims, lbs, TEXTOID, -1,
+												   false, TYPALIGN_INT));
+	values[10] = PointerGetDatum(construct_md_array(props, pnull, 1, dims, lbs, JSONBOID, -1,
+													false, TYPALIGN_INT));
+	values[11] = Int32GetDatum(w->nbuf);
+	heap_insert(w->packrel, heap_form_tuple(RelationGetDescr(w->packrel), values, nulls),
+				w->cid, 0, NULL);
+}
+
+static void
+flush_run(HsQueueWriter *w)
+{
+	MemoryContext old;
+
+	if (w->nbuf == 0)
+		return;
+	old = MemoryContextSwitchTo(w->bufcxt);
+	if (w->nbuf >= HS_PACK_MIN)
+		write_pack(w);
+	else
+		write_rows(w);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(w->bufcxt);
 	w->nbuf = 0;
 }
 
-static Datum
-text_or_null(const char *s, bool *isnull)
+static bool
+same_text(const char *a, const char *b)
 {
-	*isnull = (s == NULL);
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
+	return a == NULL ? b == NULL : (b != NULL && strcmp(a, b) == 0);
 }
 
 int64
 hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 			 const char *id_property, const char *record_key, Jsonb *properties)
 {
-	TupleTableSlot *slot;
-	Datum	   *values;
-	bool	   *nulls;
-	int64		id = nextval_internal(w->seqid, false);
+	MemoryContext old;
+	HsQueueEntry *e;
 
-	if (w->slots[w->nbuf] == NULL)
+	if (w->nbuf > 0 && (serverid != w->serverid || op != w->op ||
+						!same_text(object_type, w->object_type) ||
+						!same_text(id_property, w->id_property)))
+		flush_run(w);
+	old = MemoryContextSwitchTo(w->bufcxt);
+	if (w->nbuf == 0)
 	{
-		MemoryContext old = MemoryContextSwitchTo(w->cxt);
-
-		w->slots[w->nbuf] = table_slot_create(w->rel, NULL);
-		MemoryContextSwitchTo(old);
+		w->serverid = serverid;
+		w->object_type = pstrdup(object_type);
+		w->op = op;
+		w->id_property = id_property ? pstrdup(id_property) : NULL;
 	}
-	slot = w->slots[w->nbuf];
-	ExecClearTuple(slot);
-	values = slot->tts_values;
-	nulls = slot->tts_isnull;
-	memset(nulls, true, sizeof(bool) * NATTS);
-	values[0] = Int64GetDatum(id), nulls[0] = false;
-	values[1] = ObjectIdGetDatum(w->owner), nulls[1] = false;
-	values[2] = ObjectIdGetDatum(serverid), nulls[2] = false;
-	values[3] = text_or_null(object_type, &nulls[3]);
-	values[4] = text_or_null(hs_op_name(op), &nulls[4]);
-	values[5] = text_or_null(id_property, &nulls[5]);
-	values[6] = text_or_null(record_key, &nulls[6]);
-	if (properties)
-		values[7] = JsonbPGetDatum(properties), nulls[7] = false;
-	values[8] = w->pending, nulls[8] = false;
-	values[9] = Int32GetDatum(0), nulls[9] = false;
-	values[10] = TimestampTzGetDatum(w->now), nulls[10] = false;
-	ExecStoreVirtualTuple(slot);
-	/* the values live in the caller's row context: the slot keeps its own copy */
-	ExecMaterializeSlot(slot);
-	if (++w->nbuf == HS_MULTI_INSERT)
-		flush_rows(w);
+	/* the values live in the caller's row context: keep copies until the flush */
+	e = &w->entries[w->nbuf++];
+	e->id = nextval_internal(w->seqid, false);
+	e->key = record_key ? CStringGetTextDatum(record_key) : (Datum) 0;
+	e->props = properties ? datumCopy(JsonbPGetDatum(properties), false, -1) : (Datum) 0;
+	MemoryContextSwitchTo(old);
+	if (w->nbuf == HS_MULTI_INSERT)
+		flush_run(w);
 	queued_in_xact = true;
-	return id;
+	return e->id;
 }
 
 void
@@ -221,13 +339,18 @@ hs_queue_close(HsQueueWriter *w)
 {
 	int			i;
 
-	flush_rows(w);
+	flush_run(w);
 	for (i = 0; i < HS_MULTI_INSERT && w->slots[i]; i++)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
 	FreeBulkInsertState(w->bistate);
 	ExecCloseIndices(w->rri);
 	FreeExecutorState(w->estate);
+	if (w->packrel)
+		table_close(w->packrel, NoLock);
 	table_close(w->rel, NoLock);
+	MemoryContextDelete(w->bufcxt);
+	pfree(w->entries);
+	pfree(w->slots);
 	pfree(w);
 }
 
@@ -297,17 +420,64 @@ cmp_row_id(const void *a, const void *b)
 }
 
 /*
- * Claim up to limit pending rows in id order, skipping paused servers.
- * The rows are palloc'd in the caller's context, not SPI's.
+ * Move the packs with the lowest ids, about limit inputs and at least one
+ * pack, into the queue table as pending rows with the ids they were given
+ * when queued.  Returns how many packs moved.
+ */
+static int
+unpack(int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		arg = Int32GetDatum(limit);
+	bool		isnull;
+
+	if (plan == NULL)
+	{
+		Oid			type = INT4OID;
+		char	   *q = queue_name();
+		char	   *p = queue_name_of(QUEUE_PACK);
+		char	   *sql = psprintf(
+								   "WITH p AS (DELETE FROM %s WHERE first_id IN "
+								   "(SELECT first_id FROM (SELECT first_id, "
+								   "sum(n) OVER (ORDER BY first_id) - n AS before FROM %s) b "
+								   "WHERE before < $1) "
+								   "RETURNING *), "
+								   "i AS (INSERT INTO %s (id, owner, server_id, object_type, operation, "
+								   "id_property, record_key, properties, enqueued_at) "
+								   "SELECT u.id, p.owner, p.server_id, p.object_type, p.operation, "
+								   "p.id_property, u.record_key, u.properties, p.enqueued_at "
+								   "FROM p, unnest(p.ids, p.record_keys, p.properties) "
+								   "AS u(id, record_key, properties)) "
+								   "SELECT count(*) FROM p",
+								   p, p, q);
+
+		plan = SPI_prepare(sql, 1, &type);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the queue unpack: %s", SPI_result_code_string(SPI_result));
+	}
+	if (SPI_execute_plan(plan, &arg, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not unpack queued writes");
+	return (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											 &isnull));
+}
+
+/*
+ * Unpack packs worth about limit rows, then claim up to limit pending rows
+ * in id order, skipping paused servers.  A row whose id is above a pack
+ * still packed waits: per record, the order of ids is the order of writes.
+ * The rows are palloc'd in the caller's context, not SPI's.  *unpacked
+ * tells whether packs moved, which is work done even if no row was claimed.
  */
 HsQueueRow *
-hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *nrows)
+hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *nrows,
+			   int *unpacked)
 {
 	static SPIPlanPtr plan = NULL;
 	Datum		args[2];
 	HsQueueRow *rows;
 	uint64		i;
 
+	*unpacked = unpack(limit);
 	if (plan == NULL)
 	{
 		Oid			types[2] = {OIDARRAYOID, INT4OID};
@@ -315,11 +485,13 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *
 		char	   *sql = psprintf(
 								   "UPDATE %s q SET state = 'sending', sent_at = now() "
 								   "WHERE q.id IN (SELECT id FROM %s WHERE state = 'pending' "
-								   "AND server_id <> ALL($1) ORDER BY id LIMIT $2 "
+								   "AND server_id <> ALL($1) "
+								   "AND id < (SELECT coalesce(min(first_id), 9223372036854775807) FROM %s) "
+								   "ORDER BY id LIMIT $2 "
 								   "FOR UPDATE SKIP LOCKED) "
 								   "RETURNING q.id, q.owner, q.server_id, q.object_type, "
 								   "q.operation, q.id_property, q.record_key, q.properties, q.attempts",
-								   q, q);
+								   q, q, queue_name_of(QUEUE_PACK));
 
 		plan = SPI_prepare(sql, 2, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)

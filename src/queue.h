@@ -48,7 +48,8 @@ extern void hs_queue_mark_queued(void);
 
 extern bool hs_queue_exists(void);
 extern void hs_queue_recover(void);
-extern HsQueueRow *hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *nrows);
+extern HsQueueRow *hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
+								  int *nrows, int *unpacked);
 extern void hs_queue_settle(HsSettle *s, int n);
 extern int64 hs_queue_cleanup(int retention_s, int limit);
 extern Oid	hs_queue_pending_owner(Oid serverid);

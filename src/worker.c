@@ -404,12 +404,13 @@ add_stats(HsDrainResult *r)
 	LWLockRelease(wshared->lock);
 }
 
-/* One round; returns how many rows it claimed. */
+/* One round; returns how many rows it claimed, or packs it unpacked. */
 static int
 worker_round(MemoryContext cxt)
 {
 	HsDrainResult r;
 	HsDrainPlan *plan;
+	int			unpacked = 0;
 
 	memset(&r, 0, sizeof(r));
 	if (!begin_tx())
@@ -419,10 +420,10 @@ worker_round(MemoryContext cxt)
 		proc_exit(0);
 	}
 	MemoryContextSwitchTo(cxt);
-	plan = hs_drain_claim(HS_CLAIM_LIMIT);
+	plan = hs_drain_claim(HS_CLAIM_LIMIT, &unpacked);
 	end_tx(cxt);
 	if (plan == NULL)
-		return 0;
+		return unpacked;
 
 	set_state("sending", NULL);
 	hs_drain_send(plan, &r);
