@@ -51,6 +51,9 @@ CREATE INDEX hubspot_queue_done ON hubspot_queue_data (sent_at)
 -- entries in the unsettled index, which the worker's claim walks over.
 ALTER TABLE hubspot_queue_data SET (autovacuum_vacuum_scale_factor = 0.01,
 	autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.02);
+-- A writer takes its ids a block of 1,000 at a time (one nextval a group of
+-- rows, not one a row): ids are unique and in write order, not dense.
+ALTER SEQUENCE hubspot_queue_data_id_seq INCREMENT BY 1000;
 REVOKE ALL ON hubspot_queue_data FROM PUBLIC;
 REVOKE ALL ON SEQUENCE hubspot_queue_data_id_seq FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_data', '');

@@ -23,6 +23,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "commands/sequence.h"
@@ -39,6 +40,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -53,7 +55,12 @@
 #define NATTS			14
 #define PACK_NATTS		12
 
-/* Rows are written in groups with table_multi_insert, as COPY does. */
+/*
+ * Rows are written in groups with table_multi_insert, as COPY does.  The
+ * queue's sequence increments by this much: one nextval reserves the ids of
+ * a whole group, which keeps them in write order at a thousandth of the cost
+ * of a nextval per input.
+ */
 #define HS_MULTI_INSERT	1000
 
 /*
@@ -92,6 +99,7 @@ struct HsQueueWriter
 	char	   *object_type;
 	HsOp		op;
 	char	   *id_property;
+	int64		first_id;		/* the run's block of ids */
 	HsQueueEntry *entries;
 	int			nbuf;
 };
@@ -155,6 +163,26 @@ queue_name(void)
 	return queue_name_of(QUEUE_TABLE);
 }
 
+/* A block of ids must hold a whole group, or ids would repeat. */
+static void
+check_id_blocks(Oid seqid)
+{
+	HeapTuple	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
+	int64		increment;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for sequence %u", seqid);
+	increment = ((Form_pg_sequence) GETSTRUCT(tup))->seqincrement;
+	ReleaseSysCache(tup);
+	if (increment < HS_MULTI_INSERT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hubspot_fdw's queue sequence \"%s\" increments by " INT64_FORMAT,
+						QUEUE_SEQ, increment),
+				 errdetail("Each writer takes a block of %d queue ids at a time.", HS_MULTI_INSERT),
+				 errhint("ALTER SEQUENCE %s INCREMENT BY %d.", QUEUE_SEQ, HS_MULTI_INSERT)));
+}
+
 HsQueueWriter *
 hs_queue_open(void)
 {
@@ -168,6 +196,7 @@ hs_queue_open(void)
 				 errhint("Add hubspot_fdw to shared_preload_libraries and restart the server, or call hubspot_batch_*() to send at once.")));
 	w->rel = table_open(queue_relid(QUEUE_TABLE), RowExclusiveLock);
 	w->seqid = queue_relid(QUEUE_SEQ);
+	check_id_blocks(w->seqid);
 	w->estate = CreateExecutorState();
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
@@ -324,7 +353,9 @@ hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 	}
 	/* the values live in the caller's row context: keep copies until the flush */
 	e = &w->entries[w->nbuf++];
-	e->id = nextval_internal(w->seqid, false);
+	if (w->nbuf == 1)
+		w->first_id = nextval_internal(w->seqid, false);
+	e->id = w->first_id + w->nbuf - 1;
 	e->key = record_key ? CStringGetTextDatum(record_key) : (Datum) 0;
 	e->props = properties ? datumCopy(JsonbPGetDatum(properties), false, -1) : (Datum) 0;
 	MemoryContextSwitchTo(old);
