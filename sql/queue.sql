@@ -157,7 +157,21 @@ COMMIT;
 DROP ROLE hs_bob;
 SELECT hubspot_flush() AS unsettled;
 \! /usr/bin/python3 test/simctl.py get contacts email alice@example.com
+\! /usr/bin/python3 test/simctl.py get contacts email alice40@example.com
 DROP USER MAPPING FOR hs_alice SERVER hubspot;
 REVOKE ALL ON hubspot.contacts FROM hs_alice;
 REVOKE ALL ON SCHEMA hubspot FROM hs_alice;
 REVOKE ALL ON FOREIGN SERVER hubspot FROM hs_alice;
+
+-- a writer takes its ids in a block: one nextval for a group of rows, in order
+BEGIN;
+INSERT INTO hubspot.contacts (email) VALUES ('b1@example.com'), ('b2@example.com'), ('b3@example.com');
+SELECT array_agg(id - min_id ORDER BY id) AS offsets, min(min_id) % 1000 AS block_start
+  FROM (SELECT id, min(id) OVER () AS min_id FROM hubspot_queue WHERE record_key ~ '^b[0-9]@') q;
+ROLLBACK;
+-- and refuses a sequence whose blocks could not hold a group
+ALTER SEQUENCE hubspot_queue_data_id_seq INCREMENT BY 1;
+INSERT INTO hubspot.contacts (email) VALUES ('seq@example.com');
+ALTER SEQUENCE hubspot_queue_data_id_seq INCREMENT BY 1000;
+INSERT INTO hubspot.contacts (email) VALUES ('seq@example.com');
+SELECT hubspot_flush() AS unsettled;
