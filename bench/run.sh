@@ -14,7 +14,7 @@
 # Sizes can be changed through the environment:
 #   DRAIN_ROWS=100000 WRITER_ROWS=100000 WRITER_REPS=7 LAT_RUNS=1000 LAT_AFTER_RUNS=300
 #   MEM_ROWS=1000000
-#   RL_ROWS=20000 RL_BATCH=10 TRIG_ROWS=100000 TRIG_REPS=3 SIM_CPU=1
+#   RL_ROWS=20000 RL_BATCH=10 TRIG_ROWS=100000 TRIG_REPS=5 SIM_CPU=1
 # PERF=1 also records the worker with perf during one drain and prints where its time goes.
 set -euo pipefail
 
@@ -35,7 +35,7 @@ MEM_ROWS=${MEM_ROWS:-1000000}
 RL_ROWS=${RL_ROWS:-20000}
 RL_BATCH=${RL_BATCH:-10}
 TRIG_ROWS=${TRIG_ROWS:-100000}
-TRIG_REPS=${TRIG_REPS:-3}
+TRIG_REPS=${TRIG_REPS:-5}
 SIM_CPU=${SIM_CPU:-1}
 
 ALL="drain writer latency memory ratelimit trigger"
@@ -462,11 +462,17 @@ BEGIN
 	 WHERE c.props IS NOT NULL;
 	RETURN NULL;
 END \$f\$;
+-- for information: a statement trigger with transition tables that does nothing (what
+-- PostgreSQL's capture of the old and new rows costs by itself)
+CREATE OR REPLACE FUNCTION bench_empty() RETURNS trigger LANGUAGE plpgsql AS \$f\$
+BEGIN
+	RETURN NULL;
+END \$f\$;
 SQL
 	{
 		echo "SET client_min_messages = warning;"
 		for r in $(seq 0 "$TRIG_REPS"); do   # rep 0: warm-up, not counted
-			for v in none statement row plpgsql; do
+			for v in none empty statement row plpgsql; do
 				echo "DROP TRIGGER IF EXISTS push ON customers;"
 				echo "UPDATE customers SET plan = 'free';"
 				echo "VACUUM customers; TRUNCATE hubspot_queue_data, hubspot_queue_pack, local_queue; CHECKPOINT;"
@@ -476,6 +482,9 @@ SQL
 						EXECUTE FUNCTION hubspot_push('contacts', 'email', 'exclude=id');" ;;
 					row) echo "CREATE TRIGGER push AFTER UPDATE ON customers FOR EACH ROW
 						EXECUTE FUNCTION hubspot_push('contacts', 'email', 'exclude=id');" ;;
+					empty) echo "CREATE TRIGGER push AFTER UPDATE ON customers
+						REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT
+						EXECUTE FUNCTION bench_empty();" ;;
 					plpgsql) echo "CREATE TRIGGER push AFTER UPDATE ON customers
 						REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT
 						EXECUTE FUNCTION bench_sql_push();" ;;
@@ -490,7 +499,7 @@ SQL
 	} > "$B/trigger.sql"
 	q -f "$B/trigger.sql" > "$B/trigger.out"
 	local v
-	for v in none statement row plpgsql; do
+	for v in none empty statement row plpgsql; do
 		eval "TR_$v=$(grep "^RESULT $v " "$B/trigger.out" | awk '{print $3}' | sort -g |
 			awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')"
 		eval "TRMIN_$v=$(grep "^RESULT $v " "$B/trigger.out" | awk '{print $3}' | sort -g | head -1)"
@@ -505,11 +514,13 @@ SQL
 	res 6 "  the same from the fastest of the $TRIG_REPS runs" \
 		"$(fmt 0 "$TRMIN_statement") ms" "no trigger: $(fmt 0 "$TRMIN_none") ms" \
 		"ratio $(fmt 2 "$(calc "$TRMIN_statement / $TRMIN_none")")x"
+	res 6 "  for information: statement trigger with transition tables doing nothing (PostgreSQL's capture alone)" \
+		"$(fmt 0 "$TR_empty") ms" "no trigger: $(fmt 0 "$TR_none") ms" "ratio $(fmt 2 "$(calc "$TR_empty / $TR_none")")x"
 	res 6 "  for information: FOR EACH ROW trigger (queued $TRQ_row)" \
 		"$(fmt 0 "$TR_row") ms" "no trigger: $(fmt 0 "$TR_none") ms" "ratio $(fmt 2 "$rr")x"
 	res 6 "  for information: PL/pgSQL statement trigger writing a plain copy of the queue (queued $TRQ_plpgsql)" \
 		"$(fmt 0 "$TR_plpgsql") ms" "no trigger: $(fmt 0 "$TR_none") ms" "ratio $(fmt 2 "$(calc "$TR_plpgsql / $TR_none")")x"
-	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack" -c "DROP TABLE customers, local_queue" -c "DROP FUNCTION bench_sql_push()"
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack" -c "DROP TABLE customers, local_queue" -c "DROP FUNCTION bench_sql_push(), bench_empty()"
 	worker_enabled on
 }
 
