@@ -85,6 +85,29 @@ is($node->safe_psql('postgres', q{SELECT hubspot_flush('120 s')}), '0', 'after i
 is(HubSpotTest::stored($sim, 'i'), 5000, 'after immediate restart: all 5000 stored');
 ok($node->log_contains('caught in sending are pending again'), 'rows in sending went back to pending');
 
+# A bulk INSERT is queued in packs; committed packs survive a crash before
+# the worker has unpacked them, and are then delivered in full.
+$node->safe_psql('postgres', 'ALTER SYSTEM SET hubspot_fdw.enabled = off');
+$node->reload;
+ok($node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM hubspot_worker_status
+	WHERE database = 'postgres'}), 'worker disabled');
+$node->safe_psql('postgres', q{
+	INSERT INTO hubspot_contacts (email, firstname)
+	SELECT 'pk' || g || '@example.com', 'P' || g FROM generate_series(1, 2500) g;});
+is($node->safe_psql('postgres', q{SELECT count(*) || ' packs, ' || sum(n) FROM hubspot_queue_pack}),
+	'3 packs, 2500', 'bulk insert queued as packs');
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', q{SELECT count(*) || ' packs, ' || sum(n) FROM hubspot_queue_pack}),
+	'3 packs, 2500', 'packs survive a crash');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET hubspot_fdw.enabled');
+$node->reload;
+is($node->safe_psql('postgres', q{SELECT hubspot_flush('60 s')}), '0', 'packs: settled');
+is(HubSpotTest::stored($sim, 'pk'), 2500, 'packs: all 2500 stored');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM hubspot_queue_pack}), '0', 'packs: unpacked');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM hubspot_queue WHERE record_key LIKE 'pk%' AND state = 'done'}),
+	'2500', 'packs: every input done');
+
 # A second database gets its own worker, at CREATE EXTENSION, without restart.
 $node->safe_psql('postgres', 'CREATE DATABASE second');
 HubSpotTest::setup_db($node, 'second', $sim);
