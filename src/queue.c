@@ -37,6 +37,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -86,7 +87,6 @@ struct HsQueueWriter
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot **slots;
-	BulkInsertState bistate;
 	CommandId	cid;
 	Oid			owner;
 	TimestampTz now;
@@ -102,6 +102,7 @@ struct HsQueueWriter
 	int64		first_id;		/* the run's block of ids */
 	HsQueueEntry *entries;
 	int			nbuf;
+	int			capacity;		/* of entries: grows, most writers put one row */
 };
 
 /* set when this transaction queued something: wake the worker at commit */
@@ -150,6 +151,49 @@ queue_relid(const char *name)
 	return relid;
 }
 
+/*
+ * The writers' relations, looked up once per backend: finding the
+ * extension's schema is a catalog scan, which a row-level trigger would
+ * otherwise pay on every row it fires for.  An invalidation of any of them
+ * (DROP EXTENSION, ALTER EXTENSION ... SET SCHEMA) forgets all three.
+ */
+typedef struct HsQueueRels
+{
+	Oid			queue;
+	Oid			pack;
+	Oid			seq;
+} HsQueueRels;
+
+static HsQueueRels rels;
+
+static void
+rels_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == rels.queue || relid == rels.pack || relid == rels.seq)
+		memset(&rels, 0, sizeof(rels));
+}
+
+static const HsQueueRels *
+queue_rels(void)
+{
+	static bool callback = false;
+	HsQueueRels found;
+
+	if (OidIsValid(rels.queue))
+		return &rels;
+	if (!callback)
+	{
+		CacheRegisterRelcacheCallback(rels_invalidate, (Datum) 0);
+		callback = true;
+	}
+	/* the lookups may process invalidations: publish the result at the end */
+	found.queue = queue_relid(QUEUE_TABLE);
+	found.pack = queue_relid(QUEUE_PACK);
+	found.seq = queue_relid(QUEUE_SEQ);
+	rels = found;
+	return &rels;
+}
+
 /* "schema.name", quoted, for SPI */
 static char *
 queue_name_of(const char *name)
@@ -194,16 +238,16 @@ hs_queue_open(void)
 				 errmsg("hubspot_fdw must be loaded via shared_preload_libraries to queue writes"),
 				 errdetail("Queued writes are sent after COMMIT by a background worker."),
 				 errhint("Add hubspot_fdw to shared_preload_libraries and restart the server, or call hubspot_batch_*() to send at once.")));
-	w->rel = table_open(queue_relid(QUEUE_TABLE), RowExclusiveLock);
-	w->seqid = queue_relid(QUEUE_SEQ);
+	w->rel = table_open(queue_rels()->queue, RowExclusiveLock);
+	w->seqid = queue_rels()->seq;
 	check_id_blocks(w->seqid);
 	w->estate = CreateExecutorState();
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 	ExecOpenIndices(w->rri, false);
-	w->slots = palloc0(sizeof(TupleTableSlot *) * HS_MULTI_INSERT);
-	w->entries = palloc(sizeof(HsQueueEntry) * HS_MULTI_INSERT);
-	w->bistate = GetBulkInsertState();
+	w->slots = palloc0(sizeof(TupleTableSlot *) * HS_PACK_MIN);
+	w->capacity = HS_PACK_MIN;
+	w->entries = palloc(sizeof(HsQueueEntry) * w->capacity);
 	w->cid = GetCurrentCommandId(true);
 	w->owner = GetUserId();
 	w->now = GetCurrentTransactionStartTimestamp();
@@ -223,6 +267,7 @@ write_rows(HsQueueWriter *w)
 	Datum		id_property = w->id_property ? CStringGetTextDatum(w->id_property) : (Datum) 0;
 	int			i;
 
+	Assert(w->nbuf < HS_PACK_MIN);
 	for (i = 0; i < w->nbuf; i++)
 	{
 		HsQueueEntry *e = &w->entries[i];
@@ -254,7 +299,7 @@ write_rows(HsQueueWriter *w)
 		values[10] = TimestampTzGetDatum(w->now), nulls[10] = false;
 		ExecStoreVirtualTuple(slot);
 	}
-	table_multi_insert(w->rel, w->slots, w->nbuf, w->cid, 0, w->bistate);
+	table_multi_insert(w->rel, w->slots, w->nbuf, w->cid, 0, NULL);
 	for (i = 0; i < w->nbuf; i++)
 	{
 		ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
@@ -279,7 +324,7 @@ write_pack(HsQueueWriter *w)
 	int			i;
 
 	if (w->packrel == NULL)
-		w->packrel = table_open(queue_relid(QUEUE_PACK), RowExclusiveLock);
+		w->packrel = table_open(queue_rels()->pack, RowExclusiveLock);
 	for (i = 0; i < w->nbuf; i++)
 	{
 		ids[i] = Int64GetDatum(w->entries[i].id);
@@ -351,6 +396,11 @@ hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 		w->op = op;
 		w->id_property = id_property ? pstrdup(id_property) : NULL;
 	}
+	if (w->nbuf == w->capacity)
+	{
+		w->capacity = Min(w->capacity * 4, HS_MULTI_INSERT);
+		w->entries = repalloc(w->entries, sizeof(HsQueueEntry) * w->capacity);
+	}
 	/* the values live in the caller's row context: keep copies until the flush */
 	e = &w->entries[w->nbuf++];
 	if (w->nbuf == 1)
@@ -371,9 +421,8 @@ hs_queue_close(HsQueueWriter *w)
 	int			i;
 
 	flush_run(w);
-	for (i = 0; i < HS_MULTI_INSERT && w->slots[i]; i++)
+	for (i = 0; i < HS_PACK_MIN && w->slots[i]; i++)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
-	FreeBulkInsertState(w->bistate);
 	ExecCloseIndices(w->rri);
 	FreeExecutorState(w->estate);
 	if (w->packrel)

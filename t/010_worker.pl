@@ -128,6 +128,24 @@ ok( $node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM hubspot_queue
 is($node->safe_psql('postgres', q{SELECT string_agg(record_key, ',') FROM hubspot_queue}),
 	'keep-me-failed', 'retention: the failed row stays');
 
+# A backend that queued writes before DROP and CREATE EXTENSION queues into
+# the new queue table afterwards (its cached relations are forgotten).
+my $url = $sim->url;
+is($node->safe_psql('second', qq{
+	INSERT INTO hubspot_contacts (email) VALUES ('before-drop\@example.com');
+	DROP EXTENSION hubspot_fdw CASCADE;
+	CREATE EXTENSION hubspot_fdw;
+	CREATE SERVER hubspot FOREIGN DATA WRAPPER hubspot_fdw OPTIONS (api_url '$url');
+	CREATE USER MAPPING FOR CURRENT_USER SERVER hubspot OPTIONS (access_token 'pat-test');
+	CREATE FOREIGN TABLE hubspot_contacts (id text, email text, firstname text)
+		SERVER hubspot OPTIONS (object_type 'contacts', id_property 'email');
+	INSERT INTO hubspot_contacts (email) VALUES ('after-drop\@example.com');
+	SELECT string_agg(record_key, ',') FROM hubspot_queue;}),
+	'after-drop@example.com', 'same backend after DROP/CREATE EXTENSION: queued in the new queue');
+HubSpotTest::wait_worker($node, 'second');
+is($node->safe_psql('second', 'SELECT hubspot_flush()'), '0', 'recreated extension: settled');
+is(HubSpotTest::stored($sim, 'after-drop'), 1, 'recreated extension: stored');
+
 # DROP EXTENSION stops that database's worker.
 $node->safe_psql('second', 'DROP EXTENSION hubspot_fdw CASCADE');
 ok( $node->poll_query_until('postgres', q{
