@@ -12,11 +12,13 @@
 
 #include "access/reloptions.h"
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "dispatch.h"
@@ -35,6 +37,8 @@ void		_PG_init(void);
 PG_FUNCTION_INFO_V1(hubspot_fdw_handler);
 PG_FUNCTION_INFO_V1(hubspot_fdw_validator);
 
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -83,11 +87,43 @@ define_gucs(void)
 	MarkGUCPrefixReserved("hubspot_fdw");
 }
 
+/* Rows a row-level hubspot_push() put during a statement are written at its end. */
+static void
+hs_executor_end(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	hs_queue_statement_end();
+}
+
+/* ... and at the end of a utility statement that fires triggers (COPY). */
+static void
+hs_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+	if (!IsA(pstmt->utilityStmt, TransactionStmt))
+		hs_queue_statement_end();
+}
+
 void
 _PG_init(void)
 {
 	define_gucs();
 	RegisterXactCallback(hs_queue_xact_callback, NULL);
+	RegisterSubXactCallback(hs_queue_subxact_callback, NULL);
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = hs_executor_end;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = hs_process_utility;
 	RegisterXactCallback(hs_worker_xact_callback, NULL);
 
 	/*

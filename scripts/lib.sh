@@ -58,7 +58,7 @@ hs_start_sim() {
 hs_kill_matching() {
 	local p
 	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "$1"; then
+		if { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -qF -- "$1"; then
 			kill -TERM "${p#/proc/}" 2>/dev/null || true
 		fi
 	done

@@ -100,6 +100,50 @@ SELECT state, count(*) FROM hubspot_queue WHERE record_key LIKE 'lead%' GROUP BY
 \! /usr/bin/python3 test/simctl.py get contacts email lead7@example.com
 \! /usr/bin/python3 test/simctl.py get contacts email lead2500@example.com
 
+-- FOR EACH ROW: the rows one statement fires for are written when it ends
+-- (in packs when there are many), in the subtransaction that made them
+CREATE TABLE app.people (email text, firstname text);
+CREATE TRIGGER push AFTER INSERT OR UPDATE ON app.people
+	FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'email');
+BEGIN;
+INSERT INTO app.people SELECT 'p' || g || '@example.com', 'P' FROM generate_series(1, 1500) g;
+SELECT count(*) AS packs, sum(n) AS inputs FROM hubspot_queue_pack;
+SAVEPOINT s1;
+UPDATE app.people SET firstname = 'Savepoint';
+ROLLBACK TO s1;
+DO $$ BEGIN
+	UPDATE app.people SET firstname = 'Inner' WHERE email LIKE 'p1%';
+	RAISE EXCEPTION 'undo';
+EXCEPTION WHEN raise_exception THEN NULL;
+END $$;
+DO $$ BEGIN
+	UPDATE app.people SET firstname = 'Kept' WHERE email = 'p2@example.com';
+EXCEPTION WHEN others THEN NULL;
+END $$;
+SAVEPOINT s2;
+UPDATE app.people SET email = nullif(email, 'p1499@example.com'), firstname = 'Err';
+ROLLBACK TO s2;
+COPY app.people FROM STDIN;
+copy1@example.com	C
+copy2@example.com	C
+\.
+SELECT properties->>'firstname' AS firstname, count(*) FROM hubspot_queue
+ WHERE record_key LIKE 'p%@example.com' OR record_key LIKE 'copy%' GROUP BY 1 ORDER BY 1;
+COMMIT;
+-- a deferred constraint trigger fires at COMMIT: its rows are written then
+CREATE TABLE app.late (email text, firstname text);
+CREATE CONSTRAINT TRIGGER push AFTER INSERT ON app.late DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'email');
+BEGIN;
+INSERT INTO app.late VALUES ('late@example.com', 'Late');
+SELECT count(*) AS before_commit FROM hubspot_queue WHERE record_key = 'late@example.com';
+COMMIT;
+SELECT count(*) AS after_commit FROM hubspot_queue WHERE record_key = 'late@example.com';
+SELECT hubspot_flush() AS unsettled;
+\! /usr/bin/python3 test/simctl.py get contacts email p2@example.com
+\! /usr/bin/python3 test/simctl.py get contacts email p10@example.com
+\! /usr/bin/python3 test/simctl.py get contacts email late@example.com
+
 -- bad trigger arguments fail at the first fire, with nothing queued
 CREATE TABLE app.t (k text, v text);
 CREATE TRIGGER bad1 AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts');

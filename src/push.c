@@ -320,6 +320,7 @@ hubspot_push(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	HsPushCache *c;
 	HsPush	   *p;
+	bool		own;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -332,16 +333,28 @@ hubspot_push(PG_FUNCTION_ARGS)
 				 errdetail("A BEFORE trigger could queue rows that a later trigger or constraint rejects.")));
 	c = push_cache(fcinfo, td);
 	p = c->push;
-	p->writer = hs_queue_open();
 	if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+	{
+		p->writer = hs_queue_open();
 		queue_transition(p, td);
-	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		hs_queue_close(p->writer);
+		p->writer = NULL;
+		return PointerGetDatum(NULL);
+	}
+
+	/* a row at a time: the statement's writer gathers them into packs */
+	p->writer = hs_queue_stmt_writer();
+	own = (p->writer == NULL);
+	if (own)
+		p->writer = hs_queue_open();
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		queue_row(p, NULL, row_slot(c->nslot, td->tg_trigtuple));
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		queue_row(p, row_slot(c->oslot, td->tg_trigtuple), row_slot(c->nslot, td->tg_newtuple));
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 		queue_row(p, row_slot(c->oslot, td->tg_trigtuple), NULL);
-	hs_queue_close(p->writer);
+	if (own)
+		hs_queue_close(p->writer);
 	p->writer = NULL;
 	ExecClearTuple(c->oslot);
 	ExecClearTuple(c->nslot);

@@ -33,6 +33,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -40,6 +41,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -103,10 +105,32 @@ struct HsQueueWriter
 	HsQueueEntry *entries;
 	int			nbuf;
 	int			capacity;		/* of entries: grows, most writers put one row */
+
+	ResourceOwner resowner;		/* that holds its relations */
+	SubTransactionId subxid;	/* a statement writer's subtransaction */
 };
 
 /* set when this transaction queued something: wake the worker at commit */
 static bool queued_in_xact = false;
+
+/*
+ * The block of ids taken last in this backend.  A run whose block is older
+ * starts a new one, so that ids follow the order of puts across writers.
+ */
+static int64 last_block = 0;
+
+/*
+ * Statement writers: a row-level trigger puts every row it fires for into
+ * one writer per subtransaction, so that a 100,000-row UPDATE queues packs,
+ * not 100,000 rows.  The writer is flushed when the statement ends
+ * (ExecutorEnd, or ProcessUtility for COPY), when its subtransaction commits
+ * and before the transaction commits or prepares; it is dropped, unwritten,
+ * when its subtransaction or transaction aborts.  Rows put in a
+ * subtransaction are thus always written in that same subtransaction.
+ */
+#define HS_MAX_STMT_WRITERS 8
+static HsQueueWriter *stmt_writers[HS_MAX_STMT_WRITERS];
+static int	nstmt_writers = 0;
 
 static Oid
 extension_schema(bool missing_ok)
@@ -253,6 +277,7 @@ hs_queue_open(void)
 	w->now = GetCurrentTransactionStartTimestamp();
 	w->pending = CStringGetTextDatum("pending");
 	w->cxt = CurrentMemoryContext;
+	w->resowner = CurrentResourceOwner;
 	w->bufcxt = AllocSetContextCreate(CurrentMemoryContext, "hubspot_fdw queue writer",
 									  ALLOCSET_DEFAULT_SIZES);
 	return w;
@@ -324,7 +349,21 @@ write_pack(HsQueueWriter *w)
 	int			i;
 
 	if (w->packrel == NULL)
-		w->packrel = table_open(queue_rels()->pack, RowExclusiveLock);
+	{
+		/* held until the writer closes, which may be in another statement */
+		ResourceOwner save = CurrentResourceOwner;
+
+		CurrentResourceOwner = w->resowner;
+		PG_TRY();
+		{
+			w->packrel = table_open(queue_rels()->pack, RowExclusiveLock);
+		}
+		PG_FINALLY();
+		{
+			CurrentResourceOwner = save;
+		}
+		PG_END_TRY();
+	}
 	for (i = 0; i < w->nbuf; i++)
 	{
 		ids[i] = Int64GetDatum(w->entries[i].id);
@@ -386,7 +425,8 @@ hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 
 	if (w->nbuf > 0 && (serverid != w->serverid || op != w->op ||
 						!same_text(object_type, w->object_type) ||
-						!same_text(id_property, w->id_property)))
+						!same_text(id_property, w->id_property) ||
+						w->first_id != last_block))
 		flush_run(w);
 	old = MemoryContextSwitchTo(w->bufcxt);
 	if (w->nbuf == 0)
@@ -404,7 +444,7 @@ hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 	/* the values live in the caller's row context: keep copies until the flush */
 	e = &w->entries[w->nbuf++];
 	if (w->nbuf == 1)
-		w->first_id = nextval_internal(w->seqid, false);
+		last_block = w->first_id = nextval_internal(w->seqid, false);
 	e->id = w->first_id + w->nbuf - 1;
 	e->key = record_key ? CStringGetTextDatum(record_key) : (Datum) 0;
 	e->props = properties ? datumCopy(JsonbPGetDatum(properties), false, -1) : (Datum) 0;
@@ -434,6 +474,110 @@ hs_queue_close(HsQueueWriter *w)
 	pfree(w);
 }
 
+/* Flush and close a statement writer under the resource owner that opened it. */
+static void
+close_stmt_writer(HsQueueWriter *w)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	CurrentResourceOwner = w->resowner;
+	PG_TRY();
+	{
+		hs_queue_close(w);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Close the statement writers of one subtransaction (all, if subxid is
+ * invalid); flush them first unless they are being dropped with it.
+ */
+static void
+end_stmt_writers(SubTransactionId subxid, bool flush)
+{
+	int			i = 0;
+
+	while (i < nstmt_writers)
+	{
+		HsQueueWriter *w = stmt_writers[i];
+
+		if (subxid != InvalidSubTransactionId && w->subxid != subxid)
+		{
+			i++;
+			continue;
+		}
+		/* out of the list first: an error while writing must not leave it there */
+		stmt_writers[i] = stmt_writers[--nstmt_writers];
+		if (flush)
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			close_stmt_writer(w);
+			PopActiveSnapshot();
+		}
+	}
+}
+
+/*
+ * The current subtransaction's statement writer, opened on first use; NULL
+ * if subtransactions nest deeper than we keep writers for (the caller then
+ * uses a writer of its own).
+ */
+HsQueueWriter *
+hs_queue_stmt_writer(void)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+	ResourceOwner save = CurrentResourceOwner;
+	MemoryContext old;
+	HsQueueWriter *w;
+	int			i;
+
+	for (i = 0; i < nstmt_writers; i++)
+		if (stmt_writers[i]->subxid == cur)
+			return stmt_writers[i];
+	if (nstmt_writers == HS_MAX_STMT_WRITERS)
+		return NULL;
+	/* it outlives the statement's resource owner and memory, not the subtransaction */
+	old = MemoryContextSwitchTo(CurTransactionContext);
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	PG_TRY();
+	{
+		w = hs_queue_open();
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+		MemoryContextSwitchTo(old);
+	}
+	PG_END_TRY();
+	w->subxid = cur;
+	stmt_writers[nstmt_writers++] = w;
+	return w;
+}
+
+/* A statement ended: write what its row-level triggers queued. */
+void
+hs_queue_statement_end(void)
+{
+	if (nstmt_writers > 0)
+		end_stmt_writers(GetCurrentSubTransactionId(), true);
+}
+
+void
+hs_queue_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (nstmt_writers == 0)
+		return;
+	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+		end_stmt_writers(mySubid, true);
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		end_stmt_writers(mySubid, false);
+}
+
 /* Something this transaction did makes work for the worker after COMMIT. */
 void
 hs_queue_mark_queued(void)
@@ -446,6 +590,11 @@ hs_queue_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			/* deferred triggers have fired; nothing can be put after this */
+			end_stmt_writers(InvalidSubTransactionId, true);
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (queued_in_xact)
@@ -454,6 +603,8 @@ hs_queue_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			/* their relations and memory go with the transaction */
+			nstmt_writers = 0;
 			queued_in_xact = false;
 			break;
 		default:
@@ -557,6 +708,11 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *
 	HsQueueRow *rows;
 	uint64		i;
 
+	/*
+	 * The queue table before the pack table, as writers and DROP EXTENSION
+	 * take them: the unpack statement alone would lock the pack table first.
+	 */
+	LockRelationOid(queue_rels()->queue, RowExclusiveLock);
 	*unpacked = unpack(limit);
 	if (plan == NULL)
 	{

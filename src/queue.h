@@ -43,6 +43,10 @@ extern int64 hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_typ
 						  HsOp op, const char *id_property, const char *record_key,
 						  Jsonb *properties);
 extern void hs_queue_close(HsQueueWriter *w);
+extern HsQueueWriter *hs_queue_stmt_writer(void);
+extern void hs_queue_statement_end(void);
+extern void hs_queue_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									  SubTransactionId parentSubid, void *arg);
 extern void hs_queue_xact_callback(XactEvent event, void *arg);
 extern void hs_queue_mark_queued(void);
 
