@@ -597,6 +597,7 @@ hs_queue_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			nstmt_writers = 0;	/* none left after PRE_COMMIT; never carry one over */
 			if (queued_in_xact)
 				hs_worker_wake(MyDatabaseId);
 			queued_in_xact = false;
