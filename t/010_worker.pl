@@ -108,6 +108,44 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM hubspot_queue_pack}), '0'
 is($node->safe_psql('postgres', q{SELECT count(*) FROM hubspot_queue WHERE record_key LIKE 'pk%' AND state = 'done'}),
 	'2500', 'packs: every input done');
 
+# Four sessions at once push row-level changes, each transaction with a
+# savepoint rolled back: every committed change is queued once, none of the
+# rolled-back ones, and HubSpot ends with each row's last value.
+$node->safe_psql('postgres', q{
+	CREATE TABLE people (id int, email text, firstname text);
+	INSERT INTO people SELECT g, 'conc' || g || '@example.com', 'start' FROM generate_series(1, 2000) g;
+	CREATE TRIGGER push AFTER UPDATE ON people
+		FOR EACH ROW EXECUTE FUNCTION hubspot_push('contacts', 'email', 'exclude=id');});
+my @sessions;
+for my $s (0 .. 3)
+{
+	my $sql = join '', map {
+		"BEGIN; UPDATE people SET firstname = 's$s-$_' WHERE id % 4 = $s AND id % 100 < $_ * 5;\n"
+		  . "SAVEPOINT a; UPDATE people SET firstname = 'undone' WHERE id % 4 = $s; ROLLBACK TO a; COMMIT;\n"
+	} 1 .. 20;
+	my ($out, $err) = ('', '');
+	push @sessions, [ IPC::Run::start(
+		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
+		'<', \$sql, '>', \$out, '2>', \$err), \$err ];
+}
+for my $h (@sessions)
+{
+	$h->[0]->finish;
+	is(${ $h->[1] }, '', 'concurrent session ran without error');
+}
+is($node->safe_psql('postgres', 'SELECT hubspot_flush()'), '0', 'concurrent: settled');
+is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(DISTINCT id) || ' '
+	|| count(*) FILTER (WHERE properties->>'firstname' = 'undone') || ' '
+	|| count(*) FILTER (WHERE state <> 'done')
+	FROM hubspot_queue WHERE record_key LIKE 'conc%'}),
+	'21000 21000 0 0', 'concurrent: 21,000 changes queued once, none rolled back, all done');
+my %want = map { split /\|/ } split /\n/,
+  $node->safe_psql('postgres', 'SELECT email, firstname FROM people');
+my %got = map { ($_->{properties}{email} => $_->{properties}{firstname} // '') }
+  grep { ($_->{properties}{email} // '') =~ /^conc/ } @{ $sim->objects('contacts') };
+is(scalar(grep { ($got{$_} // '') ne $want{$_} } keys %want), 0,
+	'concurrent: HubSpot holds every row\'s last value');
+
 # A second database gets its own worker, at CREATE EXTENSION, without restart.
 $node->safe_psql('postgres', 'CREATE DATABASE second');
 HubSpotTest::setup_db($node, 'second', $sim);
