@@ -13,7 +13,9 @@
  * non-NULL column; UPDATE only the columns whose value HubSpot would see
  * change (NULL clears with ""); DELETE an archive (or nothing).  The same
  * function works FOR EACH STATEMENT with transition tables, which queues a
- * 100,000-row UPDATE in one pass.  Values convert exactly as the FDW's.
+ * 100,000-row UPDATE in one pass.  FOR EACH ROW, the rows go to the
+ * statement's writer (queue.c), which writes them in packs when the
+ * statement ends.  Values convert exactly as the FDW's.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
