@@ -25,7 +25,7 @@
 #include "import.h"
 #include "modify.h"
 #include "options.h"
-#include "queue.h"
+#include "queue_write.h"
 #include "ratelimit.h"
 #include "scan.h"
 #include "worker.h"

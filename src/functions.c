@@ -31,7 +31,7 @@
 
 #include "batch.h"
 #include "options.h"
-#include "queue.h"
+#include "queue_write.h"
 #include "ratelimit.h"
 #include "worker.h"
 

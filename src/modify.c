@@ -34,7 +34,7 @@
 #include "dispatch.h"
 #include "modify.h"
 #include "options.h"
-#include "queue.h"
+#include "queue_write.h"
 #include "scan.h"
 
 typedef struct HsModifyState

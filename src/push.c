@@ -38,7 +38,7 @@
 #include "batch.h"
 #include "modify.h"
 #include "options.h"
-#include "queue.h"
+#include "queue_write.h"
 
 PG_FUNCTION_INFO_V1(hubspot_push);
 

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  * queue.h
- *		The queue table: rows written in the user's transaction, claimed
- *		and settled by the worker, and the SQL functions around it.
+ *		The queue's tables, and the worker's side of them: unpack, claim,
+ *		settle, recover, clean up.  Writers are in queue_write.h.
  *-------------------------------------------------------------------------
  */
 #ifndef HUBSPOT_QUEUE_H
@@ -12,7 +12,16 @@
 
 #include "hubspot_api.h"
 
-typedef struct HsQueueWriter HsQueueWriter;
+/* the queue sequence: it hands out blocks of ids (queue_write.c) */
+#define HS_QUEUE_SEQ	"hubspot_queue_data_id_seq"
+
+/* the queue's relations, looked up once per backend */
+typedef struct HsQueueRels
+{
+	Oid			queue;
+	Oid			pack;
+	Oid			seq;
+} HsQueueRels;
 
 /* one claimed row */
 typedef struct HsQueueRow
@@ -38,18 +47,7 @@ typedef struct HsSettle
 	int			attempt;		/* 1 if this round counts as an attempt */
 } HsSettle;
 
-extern HsQueueWriter *hs_queue_open(void);
-extern int64 hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type,
-						  HsOp op, const char *id_property, const char *record_key,
-						  Jsonb *properties);
-extern void hs_queue_close(HsQueueWriter *w);
-extern HsQueueWriter *hs_queue_stmt_writer(void);
-extern void hs_queue_statement_end(void);
-extern void hs_queue_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-									  SubTransactionId parentSubid, void *arg);
-extern void hs_queue_xact_callback(XactEvent event, void *arg);
-extern void hs_queue_mark_queued(void);
-
+extern const HsQueueRels *hs_queue_rels(void);
 extern bool hs_queue_exists(void);
 extern void hs_queue_recover(void);
 extern HsQueueRow *hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
