@@ -88,9 +88,12 @@ hubspot_enqueue(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The queue table's owner: the statements below run as that role. */
+/*
+ * The queue table's owner: the statements below run as that role.  Also the
+ * qualified names of the queue table and (if pack is not NULL) the pack table.
+ */
 static Oid
-queue_owner(FunctionCallInfo fcinfo, char **qualified)
+queue_owner(FunctionCallInfo fcinfo, char **qualified, char **pack)
 {
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	Oid			relid = get_relname_relid("hubspot_queue_data", nsp);
@@ -107,6 +110,8 @@ queue_owner(FunctionCallInfo fcinfo, char **qualified)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	*qualified = quote_qualified_identifier(get_namespace_name(nsp), "hubspot_queue_data");
+	if (pack)
+		*pack = quote_qualified_identifier(get_namespace_name(nsp), "hubspot_queue_pack");
 	return owner;
 }
 
@@ -164,9 +169,7 @@ hubspot_flush(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("hubspot_fdw is not in shared_preload_libraries: no worker sends queued writes")));
-	owner = queue_owner(fcinfo, &q);
-	pack = quote_qualified_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)),
-									  "hubspot_queue_pack");
+	owner = queue_owner(fcinfo, &q, &pack);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
@@ -202,7 +205,7 @@ hubspot_retry(PG_FUNCTION_ARGS)
 {
 	Oid			caller = GetUserId();
 	char	   *q;
-	Oid			owner = queue_owner(fcinfo, &q);
+	Oid			owner = queue_owner(fcinfo, &q, NULL);
 	Oid			save_userid;
 	int			save_sec;
 	Datum		args[3];

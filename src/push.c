@@ -13,8 +13,8 @@
  * non-NULL column; UPDATE only the columns whose value HubSpot would see
  * change (NULL clears with ""); DELETE an archive (or nothing).  The same
  * function works FOR EACH STATEMENT with transition tables, which queues a
- * 100,000-row UPDATE in one pass.  FOR EACH ROW, the rows go to the
- * statement's writer (queue.c), which writes them in packs when the
+ * 100,000-row UPDATE in one pass.  Either way the rows go to the
+ * statement's writer (queue_write.c), which writes them in packs when the
  * statement ends.  Values convert exactly as the FDW's.
  *-------------------------------------------------------------------------
  */
@@ -335,21 +335,15 @@ hubspot_push(PG_FUNCTION_ARGS)
 				 errdetail("A BEFORE trigger could queue rows that a later trigger or constraint rejects.")));
 	c = push_cache(fcinfo, td);
 	p = c->push;
-	if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
-	{
-		p->writer = hs_queue_open();
-		queue_transition(p, td);
-		hs_queue_close(p->writer);
-		p->writer = NULL;
-		return PointerGetDatum(NULL);
-	}
 
-	/* a row at a time: the statement's writer gathers them into packs */
+	/* the statement's writer gathers the rows into packs, written at its end */
 	p->writer = hs_queue_stmt_writer();
 	own = (p->writer == NULL);
 	if (own)
 		p->writer = hs_queue_open();
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	if (TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		queue_transition(p, td);
+	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		queue_row(p, NULL, row_slot(c->nslot, td->tg_trigtuple));
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		queue_row(p, row_slot(c->oslot, td->tg_trigtuple), row_slot(c->nslot, td->tg_newtuple));

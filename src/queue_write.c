@@ -104,7 +104,7 @@ static bool queued_in_xact = false;
 static int64 last_block = 0;
 
 /*
- * Statement writers: a row-level trigger puts every row it fires for into
+ * Statement writers: hubspot_push() puts every row it fires for into
  * one writer per subtransaction, so that a 100,000-row UPDATE queues packs,
  * not 100,000 rows.  The writer is flushed when the statement ends
  * (ExecutorEnd, or ProcessUtility for COPY), when its subtransaction commits
