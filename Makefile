@@ -6,7 +6,7 @@ OBJS = hubspot_fdw.o \
 	src/worker.o src/drain.o src/functions.o src/push.o src/import.o src/callworker.o
 
 EXTENSION = hubspot_fdw
-DATA = hubspot_fdw--0.1.sql
+DATA = hubspot_fdw--0.1.sql hubspot_fdw--0.2.sql hubspot_fdw--0.1--0.2.sql
 PGFILEDESC = "hubspot_fdw - write to HubSpot CRM with SQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell curl-config --cflags) -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
