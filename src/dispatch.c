@@ -9,6 +9,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
@@ -322,7 +323,7 @@ settle_call(HsCall *c, HsOutcome *out, HsCallResult *res, bool sync)
 				w->unsettled += 2;
 				return;
 			}
-			/* FALLTHROUGH */
+			pg_fallthrough;
 		case HS_CALL_FAILED:
 			for (i = 0; i < c->n; i++)
 				job->out[c->idx[i]].error = res->error;

@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include <curl/curl.h>
 
@@ -201,7 +202,7 @@ hs_api_parse_json(const char *text, size_t len)
 	copy = pnstrdup(text, len);
 	if (pg_verify_mbstr(GetDatabaseEncoding(), copy, len, true) == false)
 		return NULL;
-	lex = makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), false);
+	lex = hs_json_lex_context(copy, len, GetDatabaseEncoding(), false);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 		return NULL;
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
