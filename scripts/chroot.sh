@@ -164,7 +164,7 @@ hs_chroot_copy_src() {
 	mkdir -p "$HS_ROOT$1"
 	tar -C "$SRC" --exclude=.git --exclude=tmp_check --exclude=tmp_check_regress \
 		--exclude=results --exclude=log --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-		-cf - . | tar -C "$HS_ROOT$1" -xf -
+		--exclude=./dist -cf - . | tar -C "$HS_ROOT$1" -xf -
 }
 
 # Processes whose root directory is the tree (started in the chroot).
