@@ -138,9 +138,12 @@ hs_mount() {
 }
 
 # Run a command in the tree, with a clean environment ($HS_CHROOT_ENV adds NAME=value words).
+# It runs in the background and is waited for, so that a Ctrl-C runs the INT trap at
+# once (which ends it by PID in hs_chroot_down) instead of after the command is done.
 hs_chroot_run() {
 	chroot "$HS_ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-		LANG=C.UTF-8 LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive ${HS_CHROOT_ENV:-} "$@"
+		LANG=C.UTF-8 LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive ${HS_CHROOT_ENV:-} "$@" &
+	wait $!
 }
 
 # apt-get update + install in the tree.  For 19 the PostgreSQL packages come
