@@ -2,7 +2,7 @@
 MODULE_big = hubspot_fdw
 OBJS = hubspot_fdw.o \
 	src/options.o src/convert.o src/http.o src/hubspot_api.o src/dispatch.o \
-	src/ratelimit.o src/batch.o src/queue.o src/queue_write.o src/modify.o src/scan.o \
+	src/ratelimit.o src/keys.o src/input.o src/resolve.o src/batch.o src/queue.o src/queue_write.o src/modify.o src/scan.o \
 	src/worker.o src/drain.o src/functions.o src/push.o src/import.o src/callworker.o
 
 EXTENSION = hubspot_fdw

@@ -30,7 +30,7 @@ CREATE TABLE hubspot_queue_data (
 	record_key	text,
 	properties	jsonb,
 	state		text NOT NULL DEFAULT 'pending'
-				CHECK (state IN ('pending', 'sending', 'done', 'failed')),
+				CHECK (state IN ('pending', 'sending', 'done', 'failed', 'unknown', 'discarded')),
 	attempts	integer NOT NULL DEFAULT 0,
 	enqueued_at timestamptz NOT NULL DEFAULT now(),
 	sent_at		timestamptz,
@@ -41,9 +41,9 @@ CREATE TABLE hubspot_queue_data (
 -- for this one index only: done and failed rows get theirs when they settle.
 CREATE INDEX hubspot_queue_unsettled ON hubspot_queue_data (id)
 	WHERE state IN ('pending', 'sending');
--- hubspot_retry() of failed rows.
+-- hubspot_retry() of failed and unknown rows.
 CREATE INDEX hubspot_queue_failed ON hubspot_queue_data (id)
-	WHERE state = 'failed';
+	WHERE state IN ('failed', 'unknown');
 -- Retention cleanup of settled rows.
 CREATE INDEX hubspot_queue_done ON hubspot_queue_data (sent_at)
 	WHERE state = 'done';
@@ -159,9 +159,13 @@ CREATE FUNCTION hubspot_flush(timeout interval DEFAULT '60 s')
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'hubspot_flush' LANGUAGE C VOLATILE;
 
-CREATE FUNCTION hubspot_retry(ids bigint[] DEFAULT NULL)
+CREATE FUNCTION hubspot_retry(ids bigint[] DEFAULT NULL, properties jsonb DEFAULT NULL)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'hubspot_retry' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_discard(ids bigint[])
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hubspot_discard' LANGUAGE C VOLATILE;
 
 CREATE FUNCTION hubspot_push() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'hubspot_push' LANGUAGE C;
@@ -184,12 +188,14 @@ CREATE VIEW hubspot_queue_status AS
 			   count(*) FILTER (WHERE state = 'sending') AS sending,
 			   count(*) FILTER (WHERE state = 'done') AS done,
 			   count(*) FILTER (WHERE state = 'failed') AS failed,
+			   count(*) FILTER (WHERE state = 'unknown') AS unknown,
+			   count(*) FILTER (WHERE state = 'discarded') AS discarded,
 			   now() - min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age,
 			   (array_agg(error ORDER BY id DESC) FILTER (WHERE error IS NOT NULL))[1] AS last_row_error
 		  FROM hubspot_queue
 		 GROUP BY server, object_type)
 	SELECT q.server, q.object_type, q.pending, q.sending, q.done, q.failed,
-		   q.oldest_pending_age,
+		   q.oldest_pending_age, q.unknown, q.discarded,
 		   st.paused_until, st.pause_reason, st.last_error AS server_error,
 		   q.last_row_error AS last_error
 	  FROM q
@@ -215,4 +221,19 @@ GRANT SELECT ON hubspot_worker_status TO PUBLIC;
 -- Start this database's worker once CREATE EXTENSION commits (no restart).
 CREATE FUNCTION hubspot_fdw_start_worker() RETURNS void
 	AS 'MODULE_PATHNAME', 'hubspot_fdw_start_worker' LANGUAGE C;
+-- No function runs with the caller's search_path: nothing a caller defines
+-- (an operator, a function) can run with the extension's rights.
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+			   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+				AND d.objid = p.oid AND d.deptype = 'e'
+			   JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'hubspot_fdw'
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
+	END LOOP;
+END $$;
+
 SELECT hubspot_fdw_start_worker();

@@ -71,5 +71,7 @@ extern HsJob *hs_job_new(HsServer *server, char *token, char *object_type, HsOp 
 extern void hs_dispatch(HsJob **jobs, int njobs, bool sync, HsDispatchStats *stats);
 extern void hs_job_raise(HsJob *job);
 extern Jsonb *hs_call_get(HsServer *server, const char *token, const char *url);
+extern Jsonb *hs_call_read(HsServer *server, const char *token, const char *url,
+						   const char *body);
 
 #endif							/* HUBSPOT_DISPATCH_H */

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -20,12 +22,11 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-#include "batch.h"
 #include "drain.h"
+#include "keys.h"
 #include "ratelimit.h"
+#include "resolve.h"
 
-#define HS_KEY_LEN 512
-#define HS_AUTH_PAUSE_MS	(3650L * 86400L * 1000L)
 
 typedef struct HsMerged
 {
@@ -47,13 +48,13 @@ typedef struct HsGroup
 	char	   *token;
 	Jsonb	   *error;			/* why the group cannot be sent */
 	HsJob	   *job;			/* one input per merged record; holds outcomes */
-	HsJob	   *sub;			/* archive by unique value: the resolved inputs */
-	int		   *sub_map;		/* sub's input k is job's input sub_map[k] */
+	HsResolve	resolve;		/* archive by unique value: the ids first */
+	bool		resolving;
 } HsGroup;
 
 typedef struct HsRecord
 {
-	char		key[HS_KEY_LEN];
+	char	   *key;			/* server, owner, type and record key: whole */
 	HsMerged   *m;
 	HsOp		op;
 	bool		blocked;
@@ -70,47 +71,78 @@ wake_within(long ms)
 }
 
 /*
- * Servers not to claim rows for: paused (for auth: while the token is the
- * one that failed), or out of rate budget for a while.
+ * What not to claim this round: servers paused as a whole (daily limit,
+ * backoff) or out of rate budget for a while, and the rows of owners whose
+ * token HubSpot refused (an auth pause is that mapping's alone).
  */
-static int
-skipped_servers(Oid *skip, int max)
+typedef struct HsSkip
+{
+	Oid			servers[64];
+	int			nservers;
+	Oid			pair_server[256];
+	Oid			pair_owner[256];
+	int			npairs;
+} HsSkip;
+
+static void
+skip_auth_paused(HsServerState *st, HsSkip *skip)
+{
+	int			nowners;
+	Oid		   *owners = hs_queue_pending_owners(st->serverid, &nowners);
+	uint32		live[64];
+	int			nlive = 0;
+	int			j;
+
+	for (j = 0; j < nowners; j++)
+	{
+		uint32		hash = hs_token_hash(hs_token_find(st->serverid, owners[j]));
+		long		wait;
+
+		if (nlive < lengthof(live))
+			live[nlive++] = hash;
+		if (hs_server_paused(st->serverid, hash, &wait) && wait == LONG_MAX / 2 &&
+			skip->npairs < lengthof(skip->pair_owner))
+		{
+			skip->pair_server[skip->npairs] = st->serverid;
+			skip->pair_owner[skip->npairs++] = owners[j];
+		}
+	}
+	/* a token that no pending row's mapping holds any more was changed */
+	if (nowners < 64)
+		hs_server_forget_auth(st->serverid, live, nlive);
+}
+
+static void
+skipped(HsSkip *skip)
 {
 	HsServerState st[64];
 	int			n = hs_server_states(st, 64);
-	int			k = 0;
 	int			i;
 
+	memset(skip, 0, sizeof(*skip));
 	hs_drain_wake_ms = -1;
-	for (i = 0; i < n && k < max; i++)
+	for (i = 0; i < n && skip->nservers < lengthof(skip->servers); i++)
 	{
 		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
-		uint32		hash = 0;
 		long		wait = 0;
 
 		if (fs == NULL)
 			continue;
-		if (st[i].pause_kind == HS_PAUSE_AUTH)
+		if (hs_server_paused(st[i].serverid, 0, &wait))
 		{
-			Oid			owner = hs_queue_pending_owner(st[i].serverid);
-
-			if (OidIsValid(owner))
-				hash = hs_token_hash(hs_token_find(st[i].serverid, owner));
-		}
-		if (hs_server_paused(st[i].serverid, hash, &wait))
-		{
-			skip[k++] = st[i].serverid;
-			wake_within(st[i].pause_kind == HS_PAUSE_AUTH ? 0 : wait);
+			skip->servers[skip->nservers++] = st[i].serverid;
+			wake_within(wait);
 			continue;
 		}
+		if (st[i].nauth > 0)
+			skip_auth_paused(&st[i], skip);
 		wait = hs_ratelimit_wait(st[i].serverid, hs_server_get(st[i].serverid)->rate_limit);
 		if (wait > HS_BUDGET_STOP_MS)
 		{
-			skip[k++] = st[i].serverid;
+			skip->servers[skip->nservers++] = st[i].serverid;
 			wake_within(wait);
 		}
 	}
-	return k;
 }
 
 static bool
@@ -200,7 +232,7 @@ static void
 add_row(HsDrainPlan *plan, HTAB *records, HsQueueRow *r)
 {
 	HsGroup    *g = group_for(plan, r);
-	char		key[HS_KEY_LEN];
+	char	   *key;
 	HsRecord   *rec;
 	bool		found;
 
@@ -209,9 +241,9 @@ add_row(HsDrainPlan *plan, HTAB *records, HsQueueRow *r)
 		merge_row(new_merged(g), r);
 		return;
 	}
-	snprintf(key, sizeof(key), "%u:%u:%s:%s", r->serverid, r->owner, r->object_type,
-			 hs_record_key(r->id_property, r->record_key));
-	rec = hash_search(records, key, HASH_ENTER, &found);
+	key = psprintf("%u:%u:%s:%s", r->serverid, r->owner, r->object_type,
+				   hs_record_key(r->id_property, r->record_key));
+	rec = hash_search(records, &key, HASH_ENTER, &found);
 	if (!found)
 	{
 		rec->m = new_merged(g);
@@ -244,7 +276,7 @@ build_job(HsGroup *g)
 		in->id = last->record_key;
 		in->id_property = last->id_property;
 		in->key = hs_record_key(in->id_property, in->id);
-		in->trace_id = last->id;
+		in->trace = psprintf(INT64_FORMAT, last->id);
 		if (g->op != HS_OP_ARCHIVE)
 			in->properties = m->props ? JsonbToCString(NULL, &m->props->root, VARSIZE(m->props))
 				: "{}";
@@ -261,28 +293,27 @@ HsDrainPlan *
 hs_drain_claim(int limit, int *unpacked)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			skip[64];
-	int			nskip = skipped_servers(skip, 64);
+	HsSkip		skip;
 	HsDrainPlan *plan;
-	HASHCTL		ctl;
 	HTAB	   *records;
 	ListCell   *lc;
 	int			i;
 
+	skipped(&skip);
 	MemoryContextSwitchTo(cxt);
 	plan = palloc0(sizeof(HsDrainPlan));
-	plan->rows = hs_queue_claim(cxt, limit, skip, nskip, &plan->nrows, unpacked);
+	plan->rows = hs_queue_claim(cxt, limit, skip.servers, skip.nservers, skip.pair_server,
+								skip.pair_owner, skip.npairs, &plan->nrows, unpacked);
 	MemoryContextSwitchTo(cxt);
 	if (plan->nrows == 0)
 		return NULL;
 
-	ctl.keysize = HS_KEY_LEN;
-	ctl.entrysize = sizeof(HsRecord);
-	ctl.hcxt = CurrentMemoryContext;
-	records = hash_create("hubspot_fdw records", plan->nrows, &ctl,
-						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	records = hs_key_table("hubspot_fdw records", plan->nrows, sizeof(HsRecord));
 	for (i = 0; i < plan->nrows; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		add_row(plan, records, &plan->rows[i]);
+	}
 	foreach(lc, plan->groups)
 	{
 		HsGroup    *g = lfirst(lc);
@@ -293,126 +324,54 @@ hs_drain_claim(int limit, int *unpacked)
 	return plan;
 }
 
-/*
- * batch/archive takes record ids only: a record keyed by a unique value
- * (email, say) is looked up with batch/read first.  One already gone
- * counts as archived.
- */
-static List *
-lookup_jobs(List *groups)
-{
-	List	   *lookups = NIL;
-	ListCell   *lc;
-
-	foreach(lc, groups)
-	{
-		HsGroup    *g = lfirst(lc);
-		HsJob	   *read;
-
-		if (g->job == NULL || g->op != HS_OP_ARCHIVE || g->id_property == NULL)
-			continue;
-		read = hs_job_new(g->server, g->token, g->object_type, HS_OP_READ,
-						  g->job->inputs, g->job->n);
-		read->read_extra = psprintf("\"properties\":[\"%s\"]", g->id_property);
-		g->sub = read;
-		lookups = lappend(lookups, read);
-	}
-	return lookups;
-}
-
+/* Run jobs[0..n) to the end, if there are any. */
 static void
-use_lookup(HsGroup *g)
+dispatch_some(HsJob **jobs, int n, HsDrainResult *r)
 {
-	HsJob	   *read = g->sub;
-	HsJob	   *job = g->job;
-	HsInput   **ins = palloc(sizeof(HsInput *) * Max(job->n, 1));
-	int			n = 0;
-	int			i;
-
-	g->sub_map = palloc(sizeof(int) * Max(job->n, 1));
-	for (i = 0; i < job->n; i++)
-	{
-		JsonbValue	v;
-		HsOutcome  *o = &read->out[i];
-		char	   *cat = o->error ?
-			hs_jsonb_scalar_text(hs_jsonb_get(&o->error->root, "category", &v)) : NULL;
-
-		if (o->result)
-		{
-			HsInput    *in = palloc0(sizeof(HsInput));
-
-			in->id = hs_jsonb_scalar_text(hs_jsonb_get(&o->result->root, "id", &v));
-			in->key = in->id;
-			in->trace_id = job->inputs[i]->trace_id;
-			g->sub_map[n] = i;
-			ins[n++] = in;
-		}
-		else if (cat && strcmp(cat, "OBJECT_NOT_FOUND") == 0)
-			job->out[i].result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																	CStringGetDatum("{\"archived\": true, \"found\": false}")));
-		else
-		{
-			job->out[i] = *o;
-			job->transient[i] = read->transient[i];
-		}
-	}
-	job->stop = read->stop;
-	job->stop_result = read->stop_result;
-	g->sub = n > 0 && read->stop == HS_STOP_NONE ?
-		hs_job_new(g->server, g->token, g->object_type, HS_OP_ARCHIVE, ins, n) : NULL;
+	if (n > 0)
+		hs_dispatch(jobs, n, false, &r->calls);
 }
 
 void
 hs_drain_send(HsDrainPlan *plan, HsDrainResult *r)
 {
 	HsJob	  **jobs = palloc(sizeof(HsJob *) * Max(list_length(plan->groups), 1));
-	List	   *lookups = lookup_jobs(plan->groups);
 	int			n = 0;
 	ListCell   *lc;
 
-	if (lookups != NIL)
-	{
-		int			k = 0;
-
-		foreach(lc, lookups)
-			jobs[k++] = lfirst(lc);
-		hs_dispatch(jobs, k, false, &r->calls);
-		foreach(lc, plan->groups)
-		{
-			HsGroup    *g = lfirst(lc);
-
-			if (g->sub)
-				use_lookup(g);
-		}
-	}
+	/* archives by unique value look their record ids up first */
 	foreach(lc, plan->groups)
 	{
 		HsGroup    *g = lfirst(lc);
 
-		if (g->sub)
-			jobs[n++] = g->sub;
-		else if (g->job && !(g->op == HS_OP_ARCHIVE && g->id_property))
+		if (g->job && hs_resolve_needed(g->job))
+		{
+			g->resolving = true;
+			jobs[n++] = hs_resolve_begin(&g->resolve, g->job);
+		}
+	}
+	dispatch_some(jobs, n, r);
+	n = 0;
+	foreach(lc, plan->groups)
+	{
+		HsGroup    *g = lfirst(lc);
+		HsJob	   *sub;
+
+		if (g->resolving)
+		{
+			if ((sub = hs_resolve_lookup_done(&g->resolve)) != NULL)
+				jobs[n++] = sub;
+		}
+		else if (g->job)
 			jobs[n++] = g->job;
 	}
-	if (n > 0)
-		hs_dispatch(jobs, n, false, &r->calls);
+	dispatch_some(jobs, n, r);
 	foreach(lc, plan->groups)
 	{
 		HsGroup    *g = lfirst(lc);
-		int			k;
 
-		if (g->sub == NULL)
-			continue;
-		for (k = 0; k < g->sub->n; k++)
-		{
-			g->job->out[g->sub_map[k]] = g->sub->out[k];
-			g->job->transient[g->sub_map[k]] = g->sub->transient[k];
-		}
-		if (g->sub->stop != HS_STOP_NONE)
-		{
-			g->job->stop = g->sub->stop;
-			g->job->stop_result = g->sub->stop_result;
-		}
+		if (g->resolving)
+			hs_resolve_finish(&g->resolve);
 	}
 }
 
@@ -435,7 +394,7 @@ apply_stop(HsGroup *g, bool transient_seen, HsDrainResult *r)
 	switch (job->stop)
 	{
 		case HS_STOP_AUTH:
-			hs_server_pause(g->serverid, HS_PAUSE_AUTH, HS_AUTH_PAUSE_MS,
+			hs_server_pause(g->serverid, HS_PAUSE_AUTH, 0,
 							hs_token_hash(g->token),
 							psprintf("%ld %s: %s", job->stop_result.status,
 									 job->stop_result.category ? job->stop_result.category : "", msg));
@@ -496,14 +455,24 @@ settle_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsOutcome *o, bool transien
 	if (o->error == NULL)
 		return;
 	s->error = o->error;
-	s->attempt = (transient && outage && no_answer(o->error)) ? 0 : 1;
+	s->attempt = 1;
+	strlcpy(r->last_error, error_message(o->error), sizeof(r->last_error));
+	if (o->unknown)
+	{
+		/* it may exist in HubSpot: only the user can say whether to resend */
+		s->state = "unknown";
+		r->rows_failed++;
+		return;
+	}
+	transient |= o->retry;
+	if (transient && outage && no_answer(o->error))
+		s->attempt = 0;
 	if (!transient ||
 		(s->attempt && row->attempts + 1 >= (g->server ? g->server->max_attempts : 1)))
 	{
 		s->state = "failed";
 		r->rows_failed++;
 	}
-	strlcpy(r->last_error, error_message(o->error), sizeof(r->last_error));
 }
 
 void

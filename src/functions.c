@@ -30,6 +30,7 @@
 #include "utils/wait_event.h"
 
 #include "batch.h"
+#include "convert.h"
 #include "options.h"
 #include "queue_write.h"
 #include "ratelimit.h"
@@ -38,6 +39,7 @@
 PG_FUNCTION_INFO_V1(hubspot_enqueue);
 PG_FUNCTION_INFO_V1(hubspot_flush);
 PG_FUNCTION_INFO_V1(hubspot_retry);
+PG_FUNCTION_INFO_V1(hubspot_discard);
 PG_FUNCTION_INFO_V1(hubspot_server_state);
 PG_FUNCTION_INFO_V1(hubspot_worker_status_fn);
 
@@ -199,38 +201,130 @@ hubspot_flush(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(left);
 }
 
-/* Put failed rows (the caller's own, or all for a superuser) back to pending. */
-Datum
-hubspot_retry(PG_FUNCTION_ARGS)
+/* The caller's properties as a jsonb object of strings, or NULL. */
+static Jsonb *
+retry_properties(FunctionCallInfo fcinfo)
 {
-	Oid			caller = GetUserId();
+	Jsonb	   *jb;
+	HsProps		props;
+
+	if (PG_ARGISNULL(1))
+		return NULL;
+	jb = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"properties\" must be a JSON object"),
+				 errhint("For example: '{\"email\": \"ada@example.com\"}'.")));
+	hs_props_init(&props);
+	hs_props_add_jsonb(&props, &jb->root, "argument \"properties\"");
+	return hs_props_jsonb(&props);
+}
+
+/*
+ * Run one UPDATE of the caller's own rows (a superuser's: anyone's) as the
+ * queue's owner: $1 the ids or NULL, $2 the caller, $3 whether superuser,
+ * $4 the properties or NULL.  Returns how many rows it changed.
+ */
+static int64
+update_own_rows(FunctionCallInfo fcinfo, const char *sql_fmt, Jsonb *props)
+{
 	char	   *q;
 	Oid			owner = queue_owner(fcinfo, &q, NULL);
 	Oid			save_userid;
 	int			save_sec;
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	Oid			types[3] = {INT8ARRAYOID, OIDOID, BOOLOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			types[4] = {INT8ARRAYOID, OIDOID, BOOLOID, JSONBOID};
 	int64		n;
 
 	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 	nulls[0] = PG_ARGISNULL(0) ? 'n' : ' ';
-	args[1] = ObjectIdGetDatum(caller);
+	args[1] = ObjectIdGetDatum(GetUserId());
 	args[2] = BoolGetDatum(superuser());
+	args[3] = props ? JsonbPGetDatum(props) : (Datum) 0;
+	nulls[3] = props ? ' ' : 'n';
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
-	if (SPI_execute_with_args(psprintf("UPDATE %s SET state = 'pending', attempts = 0 "
-									   "WHERE state = 'failed' AND ($1 IS NULL OR id = ANY($1)) "
-									   "AND ($3 OR pg_catalog.pg_has_role($2, owner, 'USAGE'))", q),
-							  3, types, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "hubspot_fdw: could not retry failed rows");
+	if (SPI_execute_with_args(psprintf(sql_fmt, q), 4, types, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "hubspot_fdw: could not update queued rows");
 	n = (int64) SPI_processed;
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec);
+	return n;
+}
+
+/*
+ * Put the caller's failed and unknown rows (all, or the given ids) back to
+ * pending, with properties merged over each row's own.  Every operator and
+ * function below is schema-qualified: the caller's search_path plays no part.
+ */
+Datum
+hubspot_retry(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *props = retry_properties(fcinfo);
+	int64		n;
+
+	n = update_own_rows(fcinfo,
+						"UPDATE %s SET state = 'pending', attempts = 0, "
+						"properties = CASE WHEN $4 IS NULL OR operation OPERATOR(pg_catalog.=) 'archive' "
+						"THEN properties ELSE pg_catalog.jsonb_concat(coalesce(properties, '{}'), $4) END "
+						"WHERE state OPERATOR(pg_catalog.=) ANY ('{failed,unknown}'::pg_catalog.text[]) "
+						"AND ($1 IS NULL OR id OPERATOR(pg_catalog.=) ANY ($1)) "
+						"AND ($3 OR pg_catalog.pg_has_role($2, owner, 'USAGE'))",
+						props);
 	if (n > 0)
 		hs_queue_mark_queued();
 	PG_RETURN_INT64(n);
+}
+
+/*
+ * Settle the caller's given pending, failed or unknown rows as discarded;
+ * a row being sent is left alone.  Packed rows are unpacked first, so that
+ * they can be settled one by one.
+ */
+Datum
+hubspot_discard(PG_FUNCTION_ARGS)
+{
+	char	   *q;
+	char	   *pack;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			type = INT8ARRAYOID;
+	Datum		arg;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"ids\" must not be NULL"),
+				 errhint("Name the queue ids to discard, e.g. ARRAY(SELECT id FROM hubspot_queue WHERE state = 'failed').")));
+	arg = PG_GETARG_DATUM(0);
+	owner = queue_owner(fcinfo, &q, &pack);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	/* the queue table before the pack table, as the worker locks them */
+	if (SPI_execute(psprintf("LOCK TABLE %s IN ROW EXCLUSIVE MODE", q), false, 0) != SPI_OK_UTILITY ||
+		SPI_execute_with_args(psprintf("WITH p AS (DELETE FROM %s p WHERE p.ids OPERATOR(pg_catalog.&&) $1 "
+									   "RETURNING *) "
+									   "INSERT INTO %s (id, owner, server_id, object_type, operation, "
+									   "id_property, record_key, properties, enqueued_at) "
+									   "SELECT u.id, p.owner, p.server_id, p.object_type, p.operation, "
+									   "p.id_property, u.record_key, u.properties, p.enqueued_at "
+									   "FROM p, pg_catalog.unnest(p.ids, p.record_keys, p.properties) "
+									   "AS u(id, record_key, properties)", pack, q),
+							  1, &type, &arg, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "hubspot_fdw: could not unpack queued rows");
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	PG_RETURN_INT64(update_own_rows(fcinfo,
+									"UPDATE %s SET state = 'discarded', sent_at = pg_catalog.now() "
+									"WHERE state OPERATOR(pg_catalog.=) ANY ('{pending,failed,unknown}'::pg_catalog.text[]) "
+									"AND id OPERATOR(pg_catalog.=) ANY ($1) "
+									"AND ($3 OR pg_catalog.pg_has_role($2, owner, 'USAGE'))",
+									NULL));
 }
 
 static const char *
@@ -249,6 +343,37 @@ pause_name(HsPauseKind k)
 	}
 }
 
+/*
+ * The pause that holds the caller's rows on a server: the server's own
+ * (daily limit, backoff), else an auth pause of the caller's token (a
+ * superuser sees any token's).  errbuf gets its text when the caller may
+ * read it: HubSpot's messages can quote another role's values, so a role
+ * sees only its own token's error; superusers see every error.
+ */
+static const char *
+pause_for_caller(HsServerState *st, char *errbuf, size_t len)
+{
+	bool		su = superuser();
+	char	   *token;
+	uint32		mine;
+
+	errbuf[0] = '\0';
+	if (su)
+		strlcpy(errbuf, st->last_error, len);
+	if (st->pause_kind != HS_PAUSE_NONE)
+		return pause_name(st->pause_kind);
+	token = hs_token_find(st->serverid, GetUserId());
+	mine = token ? hs_token_hash(token) : 0;
+	if (mine != 0 && hs_server_auth_error(st->serverid, mine, errbuf, len))
+		return "auth";
+	if (su && st->nauth > 0)
+	{
+		(void) hs_server_auth_error(st->serverid, st->auth_tokens[0], errbuf, len);
+		return "auth";
+	}
+	return NULL;
+}
+
 Datum
 hubspot_server_state(PG_FUNCTION_ARGS)
 {
@@ -262,15 +387,19 @@ hubspot_server_state(PG_FUNCTION_ARGS)
 	{
 		Datum		v[8];
 		bool		nl[8] = {0};
-		const char *reason = pause_name(st[i].pause_kind);
+		char		err[512];
+		const char *reason = pause_for_caller(&st[i], err, sizeof(err));
+		bool		auth = reason && strcmp(reason, "auth") == 0;
 
 		v[0] = ObjectIdGetDatum(st[i].serverid);
 		v[1] = TimestampTzGetDatum(st[i].paused_until);
-		nl[1] = reason == NULL;
-		v[2] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+		/* an auth pause lasts until the token changes: no date to give */
+		nl[1] = reason == NULL || auth;
+		v[2] = reason ? CStringGetTextDatum(auth ?
+											"auth (until the user mapping's access_token changes)" : reason) : (Datum) 0;
 		nl[2] = reason == NULL;
-		v[3] = CStringGetTextDatum(st[i].last_error);
-		nl[3] = st[i].last_error[0] == '\0';
+		v[3] = CStringGetTextDatum(err);
+		nl[3] = err[0] == '\0';
 		v[4] = Int32GetDatum(st[i].budget_used);
 		v[5] = Int32GetDatum(st[i].budget_max);
 		nl[5] = st[i].budget_max < 0;
@@ -296,7 +425,8 @@ paused_list(HsServerState *st, int n, int *remaining, long *daily)
 	for (i = 0; i < n; i++)
 	{
 		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
-		const char *reason = pause_name(st[i].pause_kind);
+		char		err[512];
+		const char *reason = pause_for_caller(&st[i], err, sizeof(err));
 
 		if (st[i].hs_remaining >= 0)
 			*remaining = *remaining < 0 ? st[i].hs_remaining : Min(*remaining, st[i].hs_remaining);
@@ -350,8 +480,9 @@ hubspot_worker_status_fn(PG_FUNCTION_ARGS)
 		nl[11] = !here || daily < 0;
 		v[12] = paused ? CStringGetTextDatum(paused) : (Datum) 0;
 		nl[12] = !here || paused == NULL;
+		/* HubSpot's error text can quote a role's values: superusers only */
 		v[13] = CStringGetTextDatum(w[i].last_error);
-		nl[13] = w[i].last_error[0] == '\0';
+		nl[13] = w[i].last_error[0] == '\0' || !superuser();
 		v[14] = TimestampTzGetDatum(w[i].last_activity);
 		nl[14] = w[i].last_activity == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);

@@ -11,6 +11,7 @@
 
 #define HS_DEFAULT_API_URL		"https://api.hubapi.com"
 #define HS_MAX_BATCH_SIZE		100
+#define HS_DEFAULT_MAX_ANSWER_BYTES	(64 * 1024 * 1024)
 
 typedef enum HsDelivery
 {
@@ -30,6 +31,8 @@ typedef struct HsServer
 	int			rate_limit;		/* calls per 10 s */
 	int			timeout_ms;
 	int			max_attempts;
+	char	   *ca_file;		/* NULL: the system's CA bundle */
+	size_t		max_answer_bytes;
 } HsServer;
 
 typedef struct HsTable

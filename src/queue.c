@@ -209,6 +209,17 @@ unpack(int limit)
 											 &isnull));
 }
 
+static ArrayType *
+oid_array(Oid *oids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = ObjectIdGetDatum(oids[i]);
+	return construct_array(d, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+}
+
 /*
  * Unpack packs worth about limit rows, then claim up to limit pending rows
  * in id order, skipping paused servers.  A row whose id is above a pack
@@ -217,11 +228,12 @@ unpack(int limit)
  * tells whether packs moved, which is work done even if no row was claimed.
  */
 HsQueueRow *
-hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *nrows,
-			   int *unpacked)
+hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
+			   Oid *skip_pair_server, Oid *skip_pair_owner, int npairs,
+			   int *nrows, int *unpacked)
 {
 	static SPIPlanPtr plan = NULL;
-	Datum		args[2];
+	Datum		args[4];
 	HsQueueRow *rows;
 	uint64		i;
 
@@ -233,12 +245,14 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *
 	*unpacked = unpack(limit);
 	if (plan == NULL)
 	{
-		Oid			types[2] = {OIDARRAYOID, INT4OID};
+		Oid			types[4] = {OIDARRAYOID, INT4OID, OIDARRAYOID, OIDARRAYOID};
 		char	   *q = queue_name();
 		char	   *sql = psprintf(
 								   "UPDATE %s q SET state = 'sending', sent_at = now() "
 								   "WHERE q.id IN (SELECT id FROM %s WHERE state = 'pending' "
 								   "AND server_id <> ALL($1) "
+								   "AND NOT EXISTS (SELECT FROM unnest($3, $4) AS s(srv, own) "
+								   "WHERE s.srv = server_id AND s.own = owner) "
 								   "AND id < (SELECT coalesce(min(first_id), 9223372036854775807) FROM %s) "
 								   "ORDER BY id LIMIT $2 "
 								   "FOR UPDATE SKIP LOCKED) "
@@ -246,13 +260,14 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *
 								   "q.operation, q.id_property, q.record_key, q.properties, q.attempts",
 								   q, q, queue_name_of(QUEUE_PACK));
 
-		plan = SPI_prepare(sql, 2, types);
+		plan = SPI_prepare(sql, 4, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare the queue claim: %s", SPI_result_code_string(SPI_result));
 	}
-	args[0] = PointerGetDatum(construct_array((Datum *) skip_servers, nskip, OIDOID,
-											  sizeof(Oid), true, TYPALIGN_INT));
+	args[0] = PointerGetDatum(oid_array(skip_servers, nskip));
 	args[1] = Int32GetDatum(limit);
+	args[2] = PointerGetDatum(oid_array(skip_pair_server, npairs));
+	args[3] = PointerGetDatum(oid_array(skip_pair_owner, npairs));
 	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim queued writes");
 
@@ -354,17 +369,26 @@ hs_queue_cleanup(int retention_s, int limit)
 	return (int64) SPI_processed;
 }
 
-/* Some role with pending rows for a server (to test its token). */
-Oid
-hs_queue_pending_owner(Oid serverid)
+/* The roles with pending rows for a server (to test their tokens). */
+Oid *
+hs_queue_pending_owners(Oid serverid, int *n)
 {
-	char	   *sql = psprintf("SELECT owner FROM %s WHERE state = 'pending' AND server_id = %u LIMIT 1",
+	char	   *sql = psprintf("SELECT DISTINCT owner FROM %s WHERE state = 'pending' "
+							   "AND server_id = %u LIMIT 64",
 							   queue_name(), serverid);
-	bool		isnull;
-	Datum		d;
+	Oid		   *owners;
+	uint64		i;
 
-	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed == 0)
-		return InvalidOid;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? InvalidOid : DatumGetObjectId(d);
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the queue's owners");
+	owners = palloc(sizeof(Oid) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		owners[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	*n = (int) SPI_processed;
+	return owners;
 }

@@ -139,6 +139,17 @@ check_id_blocks(Oid seqid)
 HsQueueWriter *
 hs_queue_open(void)
 {
+	return hs_queue_open_as(GetUserId());
+}
+
+/*
+ * A writer whose rows go out with owner's user mapping: a foreign table
+ * reached through a view is written with the view owner's, as PostgreSQL
+ * checks its privileges.
+ */
+HsQueueWriter *
+hs_queue_open_as(Oid owner)
+{
 	HsQueueWriter *w = palloc0(sizeof(HsQueueWriter));
 
 	if (!hs_worker_available())
@@ -158,7 +169,7 @@ hs_queue_open(void)
 	w->capacity = HS_PACK_MIN;
 	w->entries = palloc(sizeof(HsQueueEntry) * w->capacity);
 	w->cid = GetCurrentCommandId(true);
-	w->owner = GetUserId();
+	w->owner = owner;
 	w->now = GetCurrentTransactionStartTimestamp();
 	w->pending = CStringGetTextDatum("pending");
 	w->cxt = CurrentMemoryContext;

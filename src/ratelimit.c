@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -28,6 +30,15 @@
 #define HS_MAX_SERVERS		64
 #define HS_RING				512
 #define HS_DEFAULT_WINDOW	10000
+#define HS_MAX_AUTH			8
+
+/* A token HubSpot refused: its user mappings' rows wait until it changes. */
+typedef struct HsAuthPause
+{
+	uint32		token;			/* hash of the token, 0: free */
+	TimestampTz since;
+	char		error[256];
+} HsAuthPause;
 
 typedef struct HsSlot
 {
@@ -39,8 +50,8 @@ typedef struct HsSlot
 	long		hs_daily_remaining;
 	TimestampTz blocked_until;	/* budget: no call before this */
 	TimestampTz paused_until;	/* pause: see pause_kind */
-	HsPauseKind pause_kind;
-	uint32		pause_token;	/* AUTH: the token hash that failed */
+	HsPauseKind pause_kind;		/* DAILY or BACKOFF: every token */
+	HsAuthPause auth[HS_MAX_AUTH];	/* AUTH: per token, never a date */
 	int			failures;		/* consecutive transient failures */
 	char		last_error[512];
 	int			head;
@@ -308,9 +319,23 @@ hs_token_hash(const char *token)
 	return token ? hash_bytes((const unsigned char *) token, strlen(token)) : 0;
 }
 
+/* Caller holds the lock. */
+static HsAuthPause *
+auth_pause(HsSlot *sl, uint32 token_hash)
+{
+	int			i;
+
+	for (i = 0; i < HS_MAX_AUTH; i++)
+		if (sl->auth[i].token != 0 && sl->auth[i].token == token_hash)
+			return &sl->auth[i];
+	return NULL;
+}
+
 /*
- * Is the server paused?  An auth pause ends as soon as the token differs
- * from the one that failed: the user fixed the mapping.
+ * May calls with this token go to the server?  An auth pause belongs to one
+ * token (so to the user mappings that hold it): it ends as soon as the
+ * mapping's token changes, and other tokens' calls go on meanwhile.  The
+ * daily limit and backoff after failures hold the whole server.
  */
 bool
 hs_server_paused(Oid serverid, uint32 token_hash, long *wait_ms)
@@ -322,14 +347,20 @@ hs_server_paused(Oid serverid, uint32 token_hash, long *wait_ms)
 
 	lock(s);
 	sl = slot_for(s, serverid);
-	if (sl->pause_kind == HS_PAUSE_AUTH && sl->pause_token != token_hash)
-		sl->pause_kind = HS_PAUSE_NONE;
-	else if (sl->pause_kind != HS_PAUSE_NONE && sl->paused_until <= now)
-		sl->pause_kind = HS_PAUSE_NONE;
-	if (sl->pause_kind != HS_PAUSE_NONE)
+	if (token_hash != 0 && auth_pause(sl, token_hash) != NULL)
 	{
 		paused = true;
-		*wait_ms = (long) ((sl->paused_until - now) / 1000);
+		*wait_ms = LONG_MAX / 2;
+	}
+	else
+	{
+		if (sl->pause_kind != HS_PAUSE_NONE && sl->paused_until <= now)
+			sl->pause_kind = HS_PAUSE_NONE;
+		if (sl->pause_kind != HS_PAUSE_NONE)
+		{
+			paused = true;
+			*wait_ms = (long) ((sl->paused_until - now) / 1000);
+		}
 	}
 	unlock(s);
 	return paused;
@@ -344,11 +375,67 @@ hs_server_pause(Oid serverid, HsPauseKind kind, long ms, uint32 token_hash,
 
 	lock(s);
 	sl = slot_for(s, serverid);
-	sl->pause_kind = kind;
-	sl->paused_until = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
-	sl->pause_token = token_hash;
-	if (error)
-		strlcpy(sl->last_error, error, sizeof(sl->last_error));
+	if (kind == HS_PAUSE_AUTH)
+	{
+		HsAuthPause *a = auth_pause(sl, token_hash);
+		int			i;
+
+		for (i = 0; a == NULL && i < HS_MAX_AUTH; i++)
+			if (sl->auth[i].token == 0)
+				a = &sl->auth[i];
+		/* full: the oldest pause gives way (its rows will fail once more) */
+		for (i = 0; a == NULL && i < HS_MAX_AUTH; i++)
+			if (a == NULL || sl->auth[i].since < a->since)
+				a = &sl->auth[i];
+		a->token = token_hash;
+		a->since = GetCurrentTimestamp();
+		strlcpy(a->error, error ? error : "", sizeof(a->error));
+	}
+	else
+	{
+		sl->pause_kind = kind;
+		sl->paused_until = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+		if (error)
+			strlcpy(sl->last_error, error, sizeof(sl->last_error));
+	}
+	unlock(s);
+}
+
+/* The auth error of a paused token, into buf; false if it is not paused. */
+bool
+hs_server_auth_error(Oid serverid, uint32 token_hash, char *buf, size_t len)
+{
+	HsShared   *s = state();
+	HsAuthPause *a;
+
+	lock(s);
+	a = auth_pause(slot_for(s, serverid), token_hash);
+	if (a)
+		strlcpy(buf, a->error, len);
+	unlock(s);
+	return a != NULL;
+}
+
+/* Forget the auth pauses of tokens no user mapping holds any more. */
+void
+hs_server_forget_auth(Oid serverid, uint32 *live, int nlive)
+{
+	HsShared   *s = state();
+	HsSlot	   *sl;
+	int			i,
+				j;
+
+	lock(s);
+	sl = slot_for(s, serverid);
+	for (i = 0; i < HS_MAX_AUTH; i++)
+	{
+		bool		held = false;
+
+		for (j = 0; j < nlive && !held; j++)
+			held = sl->auth[i].token == live[j];
+		if (!held)
+			sl->auth[i].token = 0;
+	}
 	unlock(s);
 }
 
@@ -383,7 +470,11 @@ hs_server_ok(Oid serverid)
 	sl = slot_for(s, serverid);
 	sl->failures = 0;
 	if (sl->pause_kind == HS_PAUSE_BACKOFF)
+	{
 		sl->pause_kind = HS_PAUSE_NONE;
+		/* a resolved error is not the server's state any more */
+		sl->last_error[0] = '\0';
+	}
 	unlock(s);
 }
 
@@ -418,8 +509,12 @@ hs_server_states(HsServerState *out, int max)
 			continue;
 		o->serverid = sl->serverid;
 		o->pause_kind = sl->pause_kind;
-		if (o->pause_kind != HS_PAUSE_AUTH && sl->paused_until <= now)
+		if (sl->paused_until <= now)
 			o->pause_kind = HS_PAUSE_NONE;
+		o->nauth = 0;
+		for (int k = 0; k < HS_MAX_AUTH; k++)
+			if (sl->auth[k].token != 0)
+				o->auth_tokens[o->nauth++] = sl->auth[k].token;
 		o->paused_until = o->pause_kind == HS_PAUSE_NONE ? 0 : sl->paused_until;
 		strlcpy(o->last_error, sl->last_error, sizeof(o->last_error));
 		o->budget_used = calls_in_window(sl, now);

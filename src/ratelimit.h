@@ -13,7 +13,7 @@
 typedef enum HsPauseKind
 {
 	HS_PAUSE_NONE,
-	HS_PAUSE_AUTH,				/* until the user mapping's token changes */
+	HS_PAUSE_AUTH,				/* one token, until its user mappings change it */
 	HS_PAUSE_DAILY,				/* until the daily reset */
 	HS_PAUSE_BACKOFF			/* after transient failures */
 } HsPauseKind;
@@ -22,7 +22,9 @@ typedef struct HsServerState
 {
 	Oid			serverid;
 	TimestampTz paused_until;	/* 0: not paused (auth pauses: far future) */
-	HsPauseKind pause_kind;
+	HsPauseKind pause_kind;		/* DAILY or BACKOFF (whole server) */
+	int			nauth;			/* tokens paused for auth */
+	uint32		auth_tokens[8];
 	char		last_error[512];
 	int			budget_used;	/* calls started in the current window */
 	int			budget_max;
@@ -41,6 +43,8 @@ extern void hs_ratelimit_limited(Oid serverid, const char *policy, long wait_ms)
 extern bool hs_server_paused(Oid serverid, uint32 token_hash, long *wait_ms);
 extern void hs_server_pause(Oid serverid, HsPauseKind kind, long ms,
 							uint32 token_hash, const char *error);
+extern bool hs_server_auth_error(Oid serverid, uint32 token_hash, char *buf, size_t len);
+extern void hs_server_forget_auth(Oid serverid, uint32 *live, int nlive);
 extern void hs_server_backoff(Oid serverid, int max_attempts, const char *error);
 extern void hs_server_ok(Oid serverid);
 extern int	hs_server_failures(Oid serverid);

@@ -452,6 +452,8 @@ hs_worker_main(Datum arg)
 		proc_exit(0);
 	before_shmem_exit(release_slot, 0);
 	pgstat_report_appname("hubspot_fdw worker");
+	/* the database's search_path is its owner's to set: never ours to follow */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "hubspot_fdw round",
 								ALLOCSET_DEFAULT_SIZES);

@@ -53,6 +53,21 @@ class SimTest(unittest.TestCase):
         parsed = json.loads(payload) if payload else None
         return r.status, parsed, hdrs
 
+    def raw_req(self, method, path, body=None, headers=None, conn=None):
+        """-> (status, raw body bytes, headers dict with lower-case names)"""
+        c = conn or self.conn
+        h = dict(AUTH if headers is None else headers)
+        c.request(method, path, json.dumps(body) if body is not None else None, h)
+        r = c.getresponse()
+        payload = r.read()
+        return r.status, payload, {k.lower(): v for k, v in r.getheaders()}
+
+    def fault(self, **kw):
+        return self.ctl("POST", "/_sim/faults", kw)
+
+    def log(self):
+        return self.ctl("GET", "/_sim/requests")["requests"]
+
     def ctl(self, method, path, body=None):
         st, b, _ = self.req(method, path, body, {"Content-Type": "application/json"})
         self.assertEqual(st, 200, b)
@@ -595,11 +610,15 @@ class SimTest(unittest.TestCase):
         st, b, _ = self.upsert([{"id": "k3", "idProperty": "code",
                                  "properties": {"other": "x"}}], "2-123")
         self.assertIn("PROPERTY_DOESNT_EXIST", b["message"])
-        # reset restores the default (open) schema
+        # reset restores the default custom-object schema (closed as well)
         self.ctl("POST", "/_sim/reset", {})
         st, b, _ = self.upsert([{"id": "k3", "idProperty": "external_id",
                                  "properties": {"other": "x"}}], "2-123")
-        self.assertEqual(st, 200)
+        self.assertEqual(st, 400)
+        self.assertIn("PROPERTY_DOESNT_EXIST", b["message"])
+        st, b, _ = self.upsert([{"id": "k3", "idProperty": "external_id",
+                                 "properties": {"name": "x", "amount": "2"}}], "2-123")
+        self.assertEqual(st, 200, b)
 
     # ------------------------------------------------------------------ value validation
     def check_values(self, t, cases, key=None):
@@ -680,8 +699,11 @@ class SimTest(unittest.TestCase):
                                     ("amount", "10.5", "10.5")])
         self.check_values("tickets", [("hs_pipeline_stage", "1", "1"),
                                       ("hs_pipeline_stage", "9", "INVALID_OPTION")])
-        # a type without a schema takes any property as a string
-        self.check_values("subscriptions", [("anything", "v", "v"),
+        # every type's schema is closed, subscriptions included
+        self.check_values("subscriptions", [("anything", "v", "PROPERTY_DOESNT_EXIST"),
+                                            ("hs_name", "v", "v"),
+                                            ("hs_status", "active", "active"),
+                                            ("hs_status", "Active", "INVALID_OPTION"),
                                             ("hs_object_id", "1", "READ_ONLY_VALUE")])
 
     def test_checkbox_leading_semicolon_appends(self):
@@ -736,10 +758,10 @@ class SimTest(unittest.TestCase):
         self.assertEqual(len(self.objects("contacts")), 1)
         st, b, _ = self.req("GET", V3 + "contacts")
         self.assertEqual(len(b["results"]), 1)
-        self.upsert([{"id": "v1", "idProperty": "external_id", "properties": {"n": "1"}}],
+        self.upsert([{"id": "v1", "idProperty": "external_id", "properties": {"name": "1"}}],
                     "p_vendor")
         st, b, _ = self.upsert([{"id": "v1", "idProperty": "external_id",
-                                 "properties": {"n": "2"}}], "p123_vendor")
+                                 "properties": {"name": "2"}}], "p123_vendor")
         self.assertFalse(b["results"][0]["new"])
         self.assertEqual(len(self.objects("p_vendor")), 1)
         self.assertEqual(self.upsert([{"id": "x", "idProperty": "external_id",
