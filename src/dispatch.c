@@ -582,6 +582,24 @@ get_retry_ms(HsHttpRequest *req, Jsonb *body, int tries)
 	return backoff_ms(tries);
 }
 
+/* One call, waited for; a cancel or an error ends it. */
+static void
+run_request(HsHttpRequest *req)
+{
+	PG_TRY();
+	{
+		hs_http_start(req);
+		while (hs_http_wait(1000) == NULL)
+			;
+	}
+	PG_CATCH();
+	{
+		hs_http_abort_all();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 /*
  * One GET or POST, for reads and IMPORT FOREIGN SCHEMA: within the budget,
  * waiting out 429s as HubSpot says (the caller's statement_timeout and
@@ -591,11 +609,10 @@ Jsonb *
 hs_call_read(HsServer *server, const char *token, const char *url, const char *body_text)
 {
 	HsHttpRequest req;
-	volatile int tries = 0;
+	int			tries = 0;
 
 	for (;;)
 	{
-		HsHttpRequest *volatile done = NULL;
 		long		wait = 0;
 		Jsonb	   *body = NULL;
 		const char *why = NULL;
@@ -616,18 +633,7 @@ hs_call_read(HsServer *server, const char *token, const char *url, const char *b
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
-		PG_TRY();
-		{
-			hs_http_start(&req);
-			while (done == NULL)
-				done = hs_http_wait(1000);
-		}
-		PG_CATCH();
-		{
-			hs_http_abort_all();
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
+		run_request(&req);
 		observe_rate(server, &req.rate);
 		if (hs_log_calls)
 			ereport(LOG, (errmsg("hubspot_fdw: %s %s -> %ld, %.1f ms", req.method, url,

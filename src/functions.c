@@ -395,8 +395,7 @@ hubspot_server_state(PG_FUNCTION_ARGS)
 		v[1] = TimestampTzGetDatum(st[i].paused_until);
 		/* an auth pause lasts until the token changes: no date to give */
 		nl[1] = reason == NULL || auth;
-		v[2] = reason ? CStringGetTextDatum(auth ?
-											"auth (until the user mapping's access_token changes)" : reason) : (Datum) 0;
+		v[2] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 		nl[2] = reason == NULL;
 		v[3] = CStringGetTextDatum(err);
 		nl[3] = err[0] == '\0';

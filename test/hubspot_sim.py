@@ -15,18 +15,122 @@ and exits 0.  Behaves as shared/hubspot-api/REFERENCE.md says HubSpot does:
   t = plural name or 0-N of a standard type, 2-N, p_name or pNNN_name.
   Tokens: pat-test (all scopes), pat-readonly (crm.objects.*.read, crm.schemas.*.read).
 
+  Every type's schema is closed: a property it does not define is PROPERTY_DOESNT_EXIST.
+  contacts, companies, deals and tickets have the DEFAULT_SCHEMAS below (unique: external_id,
+  company_code, deal_code, ticket_code; contacts also key upserts by email); the other standard
+  types a few of their HubSpot properties (OTHER_SCHEMAS, else hs_name/hs_description) plus a
+  unique "external_id"; custom objects (2-N, p_name) name, description, amount (number),
+  status (enumeration active|inactive), start_date (date) and a unique "external_id".  The
+  auto properties hs_object_id, createdate, lastmodifieddate exist everywhere (read-only).
+  POST /_sim/properties/{t} replaces a type's schema (the auto properties are kept).
+  Batch-wide 400s (whole request, with or without trace ids): an idProperty that is not unique
+  ("Unable to perform update/upsert by non-unique 0-2 property domain"; contacts' email only
+  keys upserts and batch/read), an unknown type ("Unable to infer object type from: X"),
+  duplicate ids, > 100 inputs, a malformed body (with strict_fields: unknown fields, e.g.
+  idProperty in batch/archive inputs, which take only the record id).
+
+Order of one API call: read the body; request target (path?query) longer than max_url_length
+-> 414 text/html page as HubSpot's edge (Cloudflare) sends it, no correlation id, not rate
+counted, connection closed; faults; then (unless a fault answers instead) latency_ms, route,
+auth (401), rate limits (429), type (400), scopes (403), content type (415), the handler.
+Every call is written to the request log and stats BEFORE its answer is sent (or its connection
+dropped): a client that has its answer always finds its call in GET /_sim/requests.
+
 Control API (no auth, JSON, not logged, never faulted):
   POST /_sim/reset                 objects, log, faults, counters, config, schemas -> defaults
   GET|POST /_sim/config            merge keys of DEFAULT_CONFIG below, plus "tokens":
                                    {token: "all" | [scopes, "*" wildcards ok] | null (remove)}
-  GET|POST|DELETE /_sim/faults     POST appends {count (default 1, negative = until cleared),
-                                   status, body, headers, delay_ms, drop, garbage, truncate,
-                                   match (path substring)}; checked before auth and rate limits
-  GET|DELETE /_sim/requests        GET ?since=SEQ -> {"requests": [...]}
+  GET|POST|DELETE /_sim/faults     POST appends one fault (below); GET lists those pending
+  GET|DELETE /_sim/requests        GET ?since=SEQ -> {"requests": [{seq, method, path, query,
+                                   headers, body, ninputs, status (0 = dropped), t_start,
+                                   t_end, fault (the options of the fault it took, if any)}]}
   GET|DELETE /_sim/stats           calls, by_status, inputs, rate_limited, max_in_flight, ...
   GET /_sim/objects/{t}            stored objects incl. archived, by id
   GET|POST /_sim/properties/{t}    POST {"properties": [Property...]} replaces t's schema
   POST /_sim/daily_reset           reset the daily counters
+
+Config keys (DEFAULT_CONFIG; defaults are HubSpot's behaviour):
+  rate_limit_max, rate_limit_interval_ms, daily_limit, search_rate_limit  limits (0 = none)
+  send_rate_headers     X-HubSpot-RateLimit-* on answers (never on search)
+  retry_after_on_429    null or seconds: Retry-After on 429s (HubSpot documents none)
+  retry_after_format    "seconds" (default) | "http-date" (IMF-fixdate of now + seconds,
+                        rounded up) for that Retry-After
+  shuffle_results       true (random rotation, reversed: never the input order) | "reverse" |
+                        false
+  result_trace_ids      "echo" (default: results carry the input's objectWriteTraceId) |
+                        "omit" (no objectWriteTraceId in results, as HubSpot's documented 207
+                        example; results still shuffled)
+  error_context         context of errors[] in batch envelopes: "default" (objectWriteTraceId
+                        for per-input errors; ids, plus objectWriteTraceId when traced, for
+                        OBJECT_NOT_FOUND) | "no_trace_ids" (objectWriteTraceId removed, ids
+                        kept) | "empty" ({}) | "omit" (no context key).  Error bodies of whole-
+                        request errors keep theirs.
+  max_url_length        8000 (HubSpot 414s are reported at ~2,000-16,000); 0 = no limit (Python's
+                        http.server still refuses request lines over 65536 bytes itself)
+  strict_fields         unknown fields in request bodies -> malformed-JSON 400 (HubSpot's Jackson)
+  latency_ms, record_bodies, mode ("normal" | "sink": answer without storing), log_limit
+
+Faults: POST /_sim/faults {...}.  Common keys: count (default 1; negative = until cleared),
+match (substring of the path).  The first pending fault that matches is used (and counted) by
+the next API call, before auth and rate limits.  Faults with an envelope option (envelope_status,
+results, result_trace_ids, error_context) only match POST batch/{upsert,update,create,read}
+(calls answered with a batch envelope); others pass over them.  Perl-style 1/0 work as booleans.
+
+  A fault with any REPLACING option answers in HubSpot's place.  By default the request is NOT
+  performed (nothing stored; as before these options existed).  With "apply": true it is
+  performed first as HubSpot would (auth, rate limits, writes stored), then its answer is
+  replaced ("applied but the answer was lost"); delay_ms then delays the broken answer.
+  Replacing options:
+    status N         the HTTP status (default: the real one with apply, else 200; 201 on
+                     batch/create).  4xx/5xx without body: a HubSpot-like error body (429:
+                     TEN_SECONDLY_ROLLING, plus Retry-After per retry_after_on_429; 477:
+                     Retry-After 1).  Fault answers carry no X-HubSpot-RateLimit-* headers
+                     unless applied without status (then the real answer's headers).
+    body JSON|str    the body (a string is sent as text/plain)
+    drop true        close the connection without an answer (logged with status 0)
+    garbage true     a non-JSON body labelled application/json
+    truncate true    send half the body, declare the full Content-Length, close
+    truncate_at N    the same, sending only the first N bytes
+    raw_body "..."   these bytes as the body, as they are; content_type (default
+                     application/json;charset=utf-8; null = no Content-Type header)
+    empty_body true  Content-Length: 0 (Content-Type application/json)
+    nest_depth N     "results" holds N nested arrays/objects (valid JSON, N+1 deep in all);
+                     nest_kind "mixed" (default, [{"a":[{"a":...}]}]) | "array" | "object"
+    raw_number "T"   the literal T (e.g. "1e1000000") as the value of number_field (default
+                     "numErrors"), first member of the envelope
+    nul_string W     a NUL (\\u0000 in the JSON) inserted after the first character of
+                     strings of the answer: W true | "properties" (every non-empty property
+                     value of each result), "id", "objectWriteTraceId" (of each result),
+                     "message" (error messages)
+    wrong_types W    W true | "error": {"status":"error","message":400,"category":
+                     ["VALIDATION_ERROR"],"errors":{...},"context":"objectWriteTraceId",
+                     "correlationId":...}; "batch": the envelope with "numErrors":"1" and
+                     errors [{"message":7,"category":[...],"context":"objectWriteTraceId"}]
+    pad_bytes N      the body grown to exactly N bytes: an "x_sim_padding" string member in a
+                     JSON object, else trailing spaces (a larger body is left as it is)
+  The JSON body these work on: body if given, else the real answer (apply), else a HubSpot-like
+  envelope: on batch upsert/update/create/read what sink mode answers (results mirroring the
+  inputs, fake ids >= 1000000000, trace ids echoed), elsewhere COMPLETE with no results.  Only
+  one of raw_body, empty_body, garbage (they are the whole body).
+
+  Other options modify the answer of the request, which is performed (with replacing options
+  they shape the replacement's envelope):
+    delay_ms N       wait N ms first
+    headers {...}    headers of the answer: same names (any case) replaced, null removes one,
+                     others added; works on any answer, e.g. a 200 with
+                     {"X-HubSpot-RateLimit-Max": "1", "X-HubSpot-RateLimit-Interval-
+                     Milliseconds": "2147483647"}, a 429 with {"Retry-After": "-5"}.  A
+                     Content-Length given here is sent as is (a larger one than the body makes
+                     the client wait for bytes that never come); "Connection": "close" closes.
+    envelope_status  "PENDING" | "PROCESSING" | "CANCELED" | "COMPLETE": the envelope's status
+                     (HTTP status unchanged)
+    results          true (default) | false (results: []) | "omit" (no results key); without
+                     results, errors/numErrors are left out too.  With a not-done status
+                     (PENDING, PROCESSING, CANCELED) and results false/"omit" the writes are
+                     NOT done (HubSpot has not done them yet; a later identical request would
+                     do them), though a request HubSpot rejects as a whole still gets its 400.
+                     With results given, or with COMPLETE, the writes ARE done and answered.
+    result_trace_ids, error_context   as the config keys, for this call
 """
 
 import argparse
@@ -877,11 +981,11 @@ def check_fault(f):
         raise ValueError("body and wrong_types both give the body: use one")
     replacing = [k for k in FAULT_REPLACING if k in fault and fault[k] is not False]
     modifying = [k for k in FAULT_MODIFYING if k in fault]
-    if not replacing and not modifying:
-        raise ValueError("fault needs one of: %s" % ", ".join(FAULT_REPLACING + FAULT_MODIFYING))
     if fault.get("apply") and not replacing:
         raise ValueError("apply needs an answer to replace the real one with (%s)"
                          % ", ".join(FAULT_REPLACING))
+    if not replacing and not modifying:
+        raise ValueError("fault needs one of: %s" % ", ".join(FAULT_REPLACING + FAULT_MODIFYING))
     fault["_replace"] = bool(replacing)
     fault["_envelope_only"] = any(k in fault for k in FAULT_ENVELOPE)
     return fault
