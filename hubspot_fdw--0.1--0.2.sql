@@ -21,7 +21,42 @@ CREATE FUNCTION hubspot_discard(ids bigint[])
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'hubspot_discard' LANGUAGE C VOLATILE;
 
+-- Queue rows name their role and server by name: they survive pg_dump and
+-- a restore into another database or cluster (OIDs would not).  The
+-- columns keep their places (the writers fill them by position).
 DROP VIEW hubspot_queue_status;
+DROP VIEW hubspot_queue;
+ALTER TABLE hubspot_queue_data ALTER COLUMN owner TYPE name USING owner::regrole::text;
+ALTER TABLE hubspot_queue_data ALTER COLUMN server_id TYPE text USING server_id::text;
+ALTER TABLE hubspot_queue_data RENAME COLUMN server_id TO server;
+UPDATE hubspot_queue_data q SET server = s.srvname
+  FROM pg_catalog.pg_foreign_server s WHERE s.oid::text = q.server;
+ALTER TABLE hubspot_queue_pack ALTER COLUMN owner TYPE name USING owner::regrole::text;
+ALTER TABLE hubspot_queue_pack ALTER COLUMN server_id TYPE text USING server_id::text;
+ALTER TABLE hubspot_queue_pack RENAME COLUMN server_id TO server;
+UPDATE hubspot_queue_pack q SET server = s.srvname
+  FROM pg_catalog.pg_foreign_server s WHERE s.oid::text = q.server;
+
+CREATE VIEW hubspot_queue WITH (security_barrier) AS
+	SELECT q.id, q.server, q.object_type, q.operation,
+		   q.id_property, q.record_key, q.properties, q.state, q.attempts,
+		   q.enqueued_at, q.sent_at, q.result, q.error
+	  FROM hubspot_queue_data q
+	 WHERE q.owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+						WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))
+		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+	UNION ALL
+	SELECT u.id, p.server, p.object_type, p.operation,
+		   p.id_property, u.record_key, u.properties, 'pending'::text, 0,
+		   p.enqueued_at, NULL::timestamptz, NULL::jsonb, NULL::jsonb
+	  FROM hubspot_queue_pack p
+	 CROSS JOIN LATERAL unnest(p.ids, p.record_keys, p.properties)
+		   AS u(id, record_key, properties)
+	 WHERE p.owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+						WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))
+		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user);
+GRANT SELECT ON hubspot_queue TO PUBLIC;
+
 CREATE VIEW hubspot_queue_status AS
 	WITH q AS (
 		SELECT server, object_type,

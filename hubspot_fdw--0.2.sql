@@ -22,8 +22,9 @@ CREATE FOREIGN DATA WRAPPER hubspot_fdw
 -- ---------------------------------------------------------------------------
 CREATE TABLE hubspot_queue_data (
 	id			bigserial NOT NULL,		-- unique by its sequence; no index of its own
-	owner		oid NOT NULL,			-- role whose user mapping sends the row
-	server_id	oid NOT NULL,
+	owner		name NOT NULL,			-- role whose user mapping sends the row
+	server		text NOT NULL,			-- foreign server; both by name, so that
+										-- queued rows survive dump and restore
 	object_type text NOT NULL,
 	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive')),
 	id_property text,
@@ -69,8 +70,8 @@ SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_data_id_seq', '');
 CREATE TABLE hubspot_queue_pack (
 	first_id	bigint NOT NULL,		-- ids[1], the lowest
 	last_id		bigint NOT NULL,		-- ids[n], the highest
-	owner		oid NOT NULL,
-	server_id	oid NOT NULL,
+	owner		name NOT NULL,
+	server		text NOT NULL,
 	object_type text NOT NULL,
 	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive')),
 	id_property text,
@@ -100,22 +101,22 @@ REVOKE ALL ON hubspot_queue_pack FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_pack', '');
 
 CREATE VIEW hubspot_queue WITH (security_barrier) AS
-	SELECT q.id, s.srvname::text AS server, q.object_type, q.operation,
+	SELECT q.id, q.server, q.object_type, q.operation,
 		   q.id_property, q.record_key, q.properties, q.state, q.attempts,
 		   q.enqueued_at, q.sent_at, q.result, q.error
 	  FROM hubspot_queue_data q
-	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = q.server_id
-	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
+	 WHERE q.owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+						WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))
 		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
 	UNION ALL
-	SELECT u.id, s.srvname::text, p.object_type, p.operation,
+	SELECT u.id, p.server, p.object_type, p.operation,
 		   p.id_property, u.record_key, u.properties, 'pending'::text, 0,
 		   p.enqueued_at, NULL::timestamptz, NULL::jsonb, NULL::jsonb
 	  FROM hubspot_queue_pack p
 	 CROSS JOIN LATERAL unnest(p.ids, p.record_keys, p.properties)
 		   AS u(id, record_key, properties)
-	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = p.server_id
-	 WHERE pg_catalog.pg_has_role(p.owner, 'USAGE')
+	 WHERE p.owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+						WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))
 		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user);
 GRANT SELECT ON hubspot_queue TO PUBLIC;
 

@@ -40,6 +40,8 @@ typedef struct HsGroup
 {
 	Oid			serverid;
 	Oid			owner;
+	char	   *server_name;
+	char	   *owner_name;
 	char	   *object_type;
 	HsOp		op;
 	char	   *id_property;
@@ -154,24 +156,24 @@ same_text(const char *a, const char *b)
 static void
 resolve_group(HsGroup *g)
 {
-	ForeignServer *fs = GetForeignServerExtended(g->serverid, FSV_MISSING_OK);
-
-	if (fs == NULL)
+	if (!OidIsValid(g->serverid))
 	{
 		g->error = hs_make_error("NO_SERVER",
-								 psprintf("foreign server %u no longer exists", g->serverid), 0);
+								 psprintf("foreign server \"%s\" does not exist", g->server_name), 0);
+		return;
+	}
+	if (!OidIsValid(g->owner))
+	{
+		g->error = hs_make_error("NO_ROLE",
+								 psprintf("role \"%s\" that queued the row does not exist", g->owner_name), 0);
 		return;
 	}
 	g->server = hs_server_get(g->serverid);
 	g->token = hs_token_find(g->serverid, g->owner);
 	if (g->token == NULL)
-	{
-		char	   *role = GetUserNameFromId(g->owner, true);
-
 		g->error = hs_make_error("NO_USER_MAPPING",
 								 psprintf("no user mapping with an access_token for role \"%s\" on server \"%s\"",
-										  role ? role : "?", fs->servername), 0);
-	}
+										  g->owner_name, g->server_name), 0);
 }
 
 static HsGroup *
@@ -183,7 +185,8 @@ group_for(HsDrainPlan *plan, HsQueueRow *r)
 	foreach(lc, plan->groups)
 	{
 		g = lfirst(lc);
-		if (g->serverid == r->serverid && g->owner == r->owner && g->op == r->op &&
+		if (strcmp(g->server_name, r->server_name) == 0 &&
+			strcmp(g->owner_name, r->owner_name) == 0 && g->op == r->op &&
 			strcmp(g->object_type, r->object_type) == 0 &&
 			same_text(g->id_property, r->id_property))
 			return g;
@@ -191,6 +194,8 @@ group_for(HsDrainPlan *plan, HsQueueRow *r)
 	g = palloc0(sizeof(HsGroup));
 	g->serverid = r->serverid;
 	g->owner = r->owner;
+	g->server_name = r->server_name;
+	g->owner_name = r->owner_name;
 	g->object_type = r->object_type;
 	g->op = r->op;
 	g->id_property = r->id_property;
@@ -241,7 +246,7 @@ add_row(HsDrainPlan *plan, HTAB *records, HsQueueRow *r)
 		merge_row(new_merged(g), r);
 		return;
 	}
-	key = psprintf("%u:%u:%s:%s", r->serverid, r->owner, r->object_type,
+	key = psprintf("%s\x1f%s\x1f%s\x1f%s", r->server_name, r->owner_name, r->object_type,
 				   hs_record_key(r->id_property, r->record_key));
 	rec = hash_search(records, &key, HASH_ENTER, &found);
 	if (!found)

@@ -272,7 +272,8 @@ hubspot_retry(PG_FUNCTION_ARGS)
 						"THEN properties ELSE pg_catalog.jsonb_concat(coalesce(properties, '{}'), $4) END "
 						"WHERE state OPERATOR(pg_catalog.=) ANY ('{failed,unknown}'::pg_catalog.text[]) "
 						"AND ($1 IS NULL OR id OPERATOR(pg_catalog.=) ANY ($1)) "
-						"AND ($3 OR pg_catalog.pg_has_role($2, owner, 'USAGE'))",
+						"AND ($3 OR owner OPERATOR(pg_catalog.=) ANY (SELECT r.rolname FROM pg_catalog.pg_roles r "
+									"WHERE pg_catalog.pg_has_role($2, r.oid, 'USAGE')))",
 						props);
 	if (n > 0)
 		hs_queue_mark_queued();
@@ -309,9 +310,9 @@ hubspot_discard(PG_FUNCTION_ARGS)
 	if (SPI_execute(psprintf("LOCK TABLE %s IN ROW EXCLUSIVE MODE", q), false, 0) != SPI_OK_UTILITY ||
 		SPI_execute_with_args(psprintf("WITH p AS (DELETE FROM %s p WHERE p.ids OPERATOR(pg_catalog.&&) $1 "
 									   "RETURNING *) "
-									   "INSERT INTO %s (id, owner, server_id, object_type, operation, "
+									   "INSERT INTO %s (id, owner, server, object_type, operation, "
 									   "id_property, record_key, properties, enqueued_at) "
-									   "SELECT u.id, p.owner, p.server_id, p.object_type, p.operation, "
+									   "SELECT u.id, p.owner, p.server, p.object_type, p.operation, "
 									   "p.id_property, u.record_key, u.properties, p.enqueued_at "
 									   "FROM p, pg_catalog.unnest(p.ids, p.record_keys, p.properties) "
 									   "AS u(id, record_key, properties)", pack, q),
@@ -323,7 +324,8 @@ hubspot_discard(PG_FUNCTION_ARGS)
 									"UPDATE %s SET state = 'discarded', sent_at = pg_catalog.now() "
 									"WHERE state OPERATOR(pg_catalog.=) ANY ('{pending,failed,unknown}'::pg_catalog.text[]) "
 									"AND id OPERATOR(pg_catalog.=) ANY ($1) "
-									"AND ($3 OR pg_catalog.pg_has_role($2, owner, 'USAGE'))",
+									"AND ($3 OR owner OPERATOR(pg_catalog.=) ANY (SELECT r.rolname FROM pg_catalog.pg_roles r "
+									"WHERE pg_catalog.pg_has_role($2, r.oid, 'USAGE')))",
 									NULL));
 }
 

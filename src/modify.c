@@ -533,7 +533,9 @@ hsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 			ItemPointerSetInvalid(&tup.t_self);
 			tup.t_tableOid = RelationGetRelid(st->rel);
 			tup.t_data = th;
+			/* the values must outlive the plan slot's tuple */
 			ExecForceStoreHeapTuple(&tup, slot, false);
+			ExecMaterializeSlot(slot);
 		}
 	}
 	return slot;

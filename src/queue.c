@@ -20,9 +20,11 @@
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -190,9 +192,9 @@ unpack(int limit)
 								   "sum(n) OVER (ORDER BY first_id) - n AS before FROM %s) b "
 								   "WHERE before < $1) "
 								   "RETURNING *), "
-								   "i AS (INSERT INTO %s (id, owner, server_id, object_type, operation, "
+								   "i AS (INSERT INTO %s (id, owner, server, object_type, operation, "
 								   "id_property, record_key, properties, enqueued_at) "
-								   "SELECT u.id, p.owner, p.server_id, p.object_type, p.operation, "
+								   "SELECT u.id, p.owner, p.server, p.object_type, p.operation, "
 								   "p.id_property, u.record_key, u.properties, p.enqueued_at "
 								   "FROM p, unnest(p.ids, p.record_keys, p.properties) "
 								   "AS u(id, record_key, properties)) "
@@ -209,15 +211,28 @@ unpack(int limit)
 											 &isnull));
 }
 
+/* The names of servers (or roles) as a text[] for the queue's columns. */
 static ArrayType *
-oid_array(Oid *oids, int n)
+name_array(Oid *oids, int n, bool roles)
 {
 	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
 	int			i;
 
 	for (i = 0; i < n; i++)
-		d[i] = ObjectIdGetDatum(oids[i]);
-	return construct_array(d, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+	{
+		const char *name;
+
+		if (roles)
+			name = GetUserNameFromId(oids[i], true);
+		else
+		{
+			ForeignServer *fs = GetForeignServerExtended(oids[i], FSV_MISSING_OK);
+
+			name = fs ? fs->servername : NULL;
+		}
+		d[i] = CStringGetTextDatum(name ? name : "");
+	}
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
 /*
@@ -245,18 +260,18 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
 	*unpacked = unpack(limit);
 	if (plan == NULL)
 	{
-		Oid			types[4] = {OIDARRAYOID, INT4OID, OIDARRAYOID, OIDARRAYOID};
+		Oid			types[4] = {TEXTARRAYOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID};
 		char	   *q = queue_name();
 		char	   *sql = psprintf(
 								   "UPDATE %s q SET state = 'sending', sent_at = now() "
 								   "WHERE q.id IN (SELECT id FROM %s WHERE state = 'pending' "
-								   "AND server_id <> ALL($1) "
+								   "AND server <> ALL($1) "
 								   "AND NOT EXISTS (SELECT FROM unnest($3, $4) AS s(srv, own) "
-								   "WHERE s.srv = server_id AND s.own = owner) "
+								   "WHERE s.srv = server AND s.own = owner) "
 								   "AND id < (SELECT coalesce(min(first_id), 9223372036854775807) FROM %s) "
 								   "ORDER BY id LIMIT $2 "
 								   "FOR UPDATE SKIP LOCKED) "
-								   "RETURNING q.id, q.owner, q.server_id, q.object_type, "
+								   "RETURNING q.id, q.owner::text, q.server, q.object_type, "
 								   "q.operation, q.id_property, q.record_key, q.properties, q.attempts",
 								   q, q, queue_name_of(QUEUE_PACK));
 
@@ -264,10 +279,10 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare the queue claim: %s", SPI_result_code_string(SPI_result));
 	}
-	args[0] = PointerGetDatum(oid_array(skip_servers, nskip));
+	args[0] = PointerGetDatum(name_array(skip_servers, nskip, false));
 	args[1] = Int32GetDatum(limit);
-	args[2] = PointerGetDatum(oid_array(skip_pair_server, npairs));
-	args[3] = PointerGetDatum(oid_array(skip_pair_owner, npairs));
+	args[2] = PointerGetDatum(name_array(skip_pair_server, npairs, false));
+	args[3] = PointerGetDatum(name_array(skip_pair_owner, npairs, true));
 	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim queued writes");
 
@@ -283,8 +298,10 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
 		char	   *op;
 
 		r->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		r->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-		r->serverid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		r->owner_name = spi_text(tup, desc, 2);
+		r->server_name = spi_text(tup, desc, 3);
+		r->owner = get_role_oid(r->owner_name, true);
+		r->serverid = get_foreign_server_oid(r->server_name, true);
 		r->object_type = spi_text(tup, desc, 4);
 		op = spi_text(tup, desc, 5);
 		if (!hs_op_from_name(op, &r->op))
@@ -373,22 +390,26 @@ hs_queue_cleanup(int retention_s, int limit)
 Oid *
 hs_queue_pending_owners(Oid serverid, int *n)
 {
-	char	   *sql = psprintf("SELECT DISTINCT owner FROM %s WHERE state = 'pending' "
-							   "AND server_id = %u LIMIT 64",
-							   queue_name(), serverid);
+	ForeignServer *fs = GetForeignServerExtended(serverid, FSV_MISSING_OK);
+	char	   *sql;
 	Oid		   *owners;
 	uint64		i;
 
+	*n = 0;
+	if (fs == NULL)
+		return NULL;
+	sql = psprintf("SELECT DISTINCT owner::text FROM %s WHERE state = 'pending' "
+				   "AND server = %s LIMIT 64",
+				   queue_name(), quote_literal_cstr(fs->servername));
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the queue's owners");
 	owners = palloc(sizeof(Oid) * Max(SPI_processed, 1));
 	for (i = 0; i < SPI_processed; i++)
 	{
-		bool		isnull;
+		Oid			role = get_role_oid(spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), true);
 
-		owners[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-												   SPI_tuptable->tupdesc, 1, &isnull));
+		if (OidIsValid(role))
+			owners[(*n)++] = role;
 	}
-	*n = (int) SPI_processed;
 	return owners;
 }

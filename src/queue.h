@@ -27,8 +27,10 @@ typedef struct HsQueueRels
 typedef struct HsQueueRow
 {
 	int64		id;
-	Oid			owner;
-	Oid			serverid;
+	Oid			owner;			/* InvalidOid: no role of that name */
+	Oid			serverid;		/* InvalidOid: no server of that name */
+	char	   *owner_name;		/* as the queue holds them: by name, */
+	char	   *server_name;	/* so that they survive dump and restore */
 	char	   *object_type;
 	HsOp		op;
 	char	   *id_property;

@@ -208,7 +208,7 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	}
 	lookup = lookup_clause(baserel, foreigntableid, &pushed);
 	if (lookup != NIL)
-		scan_clauses = list_delete_ptr(scan_clauses, pushed);
+		scan_clauses = list_delete_ptr(list_copy(scan_clauses), pushed);
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
 							list_make2(used, lookup), NIL, NIL, outer_plan);

@@ -23,6 +23,7 @@ and exits 0.  Behaves as shared/hubspot-api/REFERENCE.md says HubSpot does:
   status (enumeration active|inactive), start_date (date) and a unique "external_id".  The
   auto properties hs_object_id, createdate, lastmodifieddate exist everywhere (read-only).
   POST /_sim/properties/{t} replaces a type's schema (the auto properties are kept).
+  POST search: the limits and semantics of REFERENCE.md section 9 (see Sim.search).
   Batch-wide 400s (whole request, with or without trace ids): an idProperty that is not unique
   ("Unable to perform update/upsert by non-unique 0-2 property domain"; contacts' email only
   keys upserts and batch/read), an unknown type ("Unable to infer object type from: X"),
@@ -108,10 +109,11 @@ results, result_trace_ids, error_context) only match POST batch/{upsert,update,c
                      errors [{"message":7,"category":[...],"context":"objectWriteTraceId"}]
     pad_bytes N      the body grown to exactly N bytes: an "x_sim_padding" string member in a
                      JSON object, else trailing spaces (a larger body is left as it is)
-  The JSON body these work on: body if given, else the real answer (apply), else a HubSpot-like
-  envelope: on batch upsert/update/create/read what sink mode answers (results mirroring the
-  inputs, fake ids >= 1000000000, trace ids echoed), elsewhere COMPLETE with no results.  Only
-  one of raw_body, empty_body, garbage (they are the whole body).
+  The JSON body these work on: body if given; else wrong_types' error body; else with a status
+  >= 300 the error body above; else the real answer (apply); else a HubSpot-like envelope: on
+  batch upsert/update/create/read what sink mode answers (results mirroring the inputs, fake
+  ids >= 1000000000, trace ids echoed), elsewhere COMPLETE with no results.  Only one of
+  raw_body, empty_body, garbage (they are the whole body).
 
   Other options modify the answer of the request, which is performed (with replacing options
   they shape the replacement's envelope):
@@ -128,8 +130,10 @@ results, result_trace_ids, error_context) only match POST batch/{upsert,update,c
                      results, errors/numErrors are left out too.  With a not-done status
                      (PENDING, PROCESSING, CANCELED) and results false/"omit" the writes are
                      NOT done (HubSpot has not done them yet; a later identical request would
-                     do them), though a request HubSpot rejects as a whole still gets its 400.
+                     do them; no per-input errors either, so 200/201, never 207), though a
+                     request HubSpot rejects as a whole still gets its 400.
                      With results given, or with COMPLETE, the writes ARE done and answered.
+                     (In a fault with replacing options, "apply" alone decides.)
     result_trace_ids, error_context   as the config keys, for this call
 """
 
