@@ -43,7 +43,7 @@ UPDATE sem.contacts SET firstname = 'Kept' WHERE email = 'keep@example.com'
 SELECT hubspot_flush() AS unsettled;
 DELETE FROM sem.contacts_now WHERE email = 'keep@example.com' RETURNING *;
 -- live records left: the three deleted ones are archived
-\! /usr/bin/python3 test/simctl.py objects contacts email
+\! /usr/bin/python3 test/simctl.py objects contacts --props email
 
 -- ON CONFLICT DO NOTHING: create if absent; an existing record is untouched
 INSERT INTO sem.contacts (email, firstname) VALUES ('fresh@example.com', 'Fresh');
