@@ -48,6 +48,9 @@ CREATE INDEX hubspot_queue_failed ON hubspot_queue_data (id)
 -- Retention cleanup of settled rows.
 CREATE INDEX hubspot_queue_done ON hubspot_queue_data (sent_at)
 	WHERE state = 'done';
+-- ... and of the rows kept longer (hubspot_fdw.failed_retention).
+CREATE INDEX hubspot_queue_unsent ON hubspot_queue_data (sent_at)
+	WHERE state IN ('failed', 'unknown', 'discarded');
 -- A queue churns: every row is updated twice and settled rows leave dead
 -- entries in the unsettled index, which the worker's claim walks over.
 ALTER TABLE hubspot_queue_data SET (autovacuum_vacuum_scale_factor = 0.01,
@@ -174,14 +177,22 @@ CREATE FUNCTION hubspot_push() RETURNS trigger
 -- ---------------------------------------------------------------------------
 -- Status
 -- ---------------------------------------------------------------------------
-CREATE FUNCTION hubspot_server_state(OUT server_id oid, OUT paused_until timestamptz,
-									 OUT pause_reason text, OUT last_error text,
+CREATE FUNCTION hubspot_server_state(OUT server_id oid, OUT server text,
+									 OUT paused_until timestamptz, OUT pause_reason text,
+									 OUT last_error text,
 									 OUT budget_used integer, OUT budget_max integer,
-									 OUT hubspot_remaining integer,
-									 OUT hubspot_daily_remaining bigint)
+									 OUT budget_window_ms integer,
+									 OUT budget_next_free timestamptz,
+									 OUT hubspot_max integer, OUT hubspot_remaining integer,
+									 OUT hubspot_daily_remaining bigint,
+									 OUT daily_limit_until timestamptz)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'hubspot_server_state' LANGUAGE C VOLATILE;
 
+-- Per server and object type, the caller's own rows (hubspot_queue shows a
+-- role its own rows only; a superuser all).  The time to drain is the
+-- pending rows at the pace of the last minute, or, with none done in it, at
+-- the budget's pace (calls per window, up to 100 rows a call).
 CREATE VIEW hubspot_queue_status AS
 	WITH q AS (
 		SELECT server, object_type,
@@ -191,17 +202,25 @@ CREATE VIEW hubspot_queue_status AS
 			   count(*) FILTER (WHERE state = 'failed') AS failed,
 			   count(*) FILTER (WHERE state = 'unknown') AS unknown,
 			   count(*) FILTER (WHERE state = 'discarded') AS discarded,
+			   count(*) FILTER (WHERE state = 'done' AND sent_at > now() - interval '1 minute')
+				   AS done_last_minute,
 			   now() - min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age,
 			   (array_agg(error ORDER BY id DESC) FILTER (WHERE error IS NOT NULL))[1] AS last_row_error
 		  FROM hubspot_queue
 		 GROUP BY server, object_type)
 	SELECT q.server, q.object_type, q.pending, q.sending, q.done, q.failed,
-		   q.oldest_pending_age, q.unknown, q.discarded,
+		   q.unknown, q.discarded, q.oldest_pending_age, q.done_last_minute,
+		   CASE WHEN q.pending + q.sending = 0 THEN interval '0'
+				WHEN q.done_last_minute > 0
+				THEN (q.pending + q.sending) * interval '1 minute' / q.done_last_minute
+				WHEN st.budget_max > 0
+				THEN make_interval(secs => (q.pending + q.sending) * st.budget_window_ms
+										   / (st.budget_max * 100 * 1000.0))
+		   END AS estimated_drain,
 		   st.paused_until, st.pause_reason, st.last_error AS server_error,
 		   q.last_row_error AS last_error
 	  FROM q
-	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.srvname = q.server
-	  LEFT JOIN hubspot_server_state() st ON st.server_id = s.oid;
+	  LEFT JOIN hubspot_server_state() st ON st.server = q.server;
 GRANT SELECT ON hubspot_queue_status TO PUBLIC;
 
 CREATE FUNCTION hubspot_worker_status(OUT database name, OUT pid integer, OUT state text,
@@ -212,7 +231,8 @@ CREATE FUNCTION hubspot_worker_status(OUT database name, OUT pid integer, OUT st
 									  OUT ratelimit_remaining integer,
 									  OUT daily_remaining bigint,
 									  OUT paused_servers text,
-									  OUT last_error text, OUT last_activity timestamptz)
+									  OUT last_error text, OUT last_activity timestamptz,
+									  OUT budget text)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'hubspot_worker_status_fn' LANGUAGE C VOLATILE;
 

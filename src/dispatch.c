@@ -231,7 +231,8 @@ start_ready_calls(HsJob **jobs, int njobs, bool sync)
 				stop_job(job, HS_STOP_PAUSED, &r);
 				break;
 			}
-			if (!hs_ratelimit_acquire(job->server->serverid, job->server->rate_limit, &wait))
+			if (!hs_ratelimit_acquire(job->server->serverid, hs_token_hash(job->token),
+									  job->server->rate_limit, &wait))
 			{
 				/*
 				 * The worker leaves a job whose budget is far off to a later
@@ -349,7 +350,7 @@ settle_call(HsCall *c, HsOutcome *out, HsCallResult *res, bool sync)
 				stop_job(job, HS_STOP_DAILY, res);
 				return;
 			}
-			hs_ratelimit_limited(job->server->serverid, res->policy, res->wait_ms);
+			hs_ratelimit_limited(hs_token_hash(job->token), res->policy, res->wait_ms);
 			if (w)
 				requeue(c, w, 0);
 			return;
@@ -379,7 +380,7 @@ settle_call(HsCall *c, HsOutcome *out, HsCallResult *res, bool sync)
 
 /* HubSpot's rate headers, less any nonsense (said once per process). */
 static void
-observe_rate(HsServer *server, HsRateHeaders *rate)
+observe_rate(HsServer *server, const char *token, HsRateHeaders *rate)
 {
 	static bool said = false;
 
@@ -390,7 +391,7 @@ observe_rate(HsServer *server, HsRateHeaders *rate)
 				(errmsg("hubspot_fdw: ignored rate-limit or Retry-After headers out of any sane range from server \"%s\"",
 						server->servername)));
 	}
-	hs_ratelimit_observe(server->serverid, rate);
+	hs_ratelimit_observe(hs_token_hash(token), rate);
 }
 
 static void
@@ -413,7 +414,7 @@ finish_call(HsHttpRequest *req, bool sync, HsDispatchStats *stats)
 				(errmsg("hubspot_fdw: POST %s -> %ld, %d inputs, %.1f ms%s%s",
 						req->url, req->status, c->n, req->elapsed_ms,
 						req->status == 0 ? ": " : "", req->status == 0 ? req->error : "")));
-	observe_rate(job->server, &req->rate);
+	observe_rate(job->server, job->token, &req->rate);
 	hs_api_parse(job->op, req, ins, c->n, out, &res);
 	if (job->stop != HS_STOP_NONE)
 	{
@@ -626,7 +627,7 @@ hs_call_read(HsServer *server, const char *token, const char *url, const char *b
 		req.timeout_ms = server->timeout_ms;
 		req.max_response = server->max_answer_bytes;
 		req.ca_file = server->ca_file;
-		while (!hs_ratelimit_acquire(server->serverid, server->rate_limit, &wait))
+		while (!hs_ratelimit_acquire(server->serverid, hs_token_hash(token), server->rate_limit, &wait))
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 Max(wait, 1), PG_WAIT_EXTENSION);
@@ -634,7 +635,7 @@ hs_call_read(HsServer *server, const char *token, const char *url, const char *b
 			CHECK_FOR_INTERRUPTS();
 		}
 		run_request(&req);
-		observe_rate(server, &req.rate);
+		observe_rate(server, token, &req.rate);
 		if (hs_log_calls)
 			ereport(LOG, (errmsg("hubspot_fdw: %s %s -> %ld, %.1f ms", req.method, url,
 								 req.status, req.elapsed_ms)));
@@ -650,7 +651,7 @@ hs_call_read(HsServer *server, const char *token, const char *url, const char *b
 			long		ms = get_retry_ms(&req, body, tries);
 
 			if (req.status == 429)
-				hs_ratelimit_limited(server->serverid, NULL, ms);
+				hs_ratelimit_limited(hs_token_hash(token), NULL, ms);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 Min(ms, HS_MAX_INPLACE_WAIT_MS), PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);

@@ -15,10 +15,12 @@
 
 #include <limits.h>
 
+#include "commands/async.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -86,24 +88,56 @@ typedef struct HsSkip
 	int			npairs;
 } HsSkip;
 
+/* Why the worker waits, for hubspot_worker_status. */
+char		hs_drain_waiting[128];
+
 static void
-skip_auth_paused(HsServerState *st, HsSkip *skip)
+waiting_for(const char *what, long ms)
+{
+	TimestampTz until = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+
+	if (hs_drain_waiting[0] == '\0' || (ms > 0 && ms < hs_drain_wake_ms))
+		snprintf(hs_drain_waiting, sizeof(hs_drain_waiting), "%s%s%s", what,
+				 ms > 0 ? " until " : "", ms > 0 ? timestamptz_to_str(until) : "");
+	wake_within(ms);
+}
+
+/*
+ * Owners whose rows wait on this server: their token was refused (an auth
+ * pause is that mapping's alone) or their app's budget is used up for a
+ * while (one budget per token, across servers).
+ */
+static void
+skip_owners(HsServerState *st, HsSkip *skip)
 {
 	int			nowners;
 	Oid		   *owners = hs_queue_pending_owners(st->serverid, &nowners);
+	HsServer   *server = hs_server_get(st->serverid);
 	uint32		live[64];
 	int			nlive = 0;
 	int			j;
 
-	for (j = 0; j < nowners; j++)
+	for (j = 0; j < nowners && skip->npairs < lengthof(skip->pair_owner); j++)
 	{
 		uint32		hash = hs_token_hash(hs_token_find(st->serverid, owners[j]));
 		long		wait;
+		bool		skipped = false;
 
 		if (nlive < lengthof(live))
 			live[nlive++] = hash;
-		if (hs_server_paused(st->serverid, hash, &wait) && wait == LONG_MAX / 2 &&
-			skip->npairs < lengthof(skip->pair_owner))
+		if (hs_server_paused(st->serverid, hash, &wait) && wait == LONG_MAX / 2)
+		{
+			skipped = true;
+			waiting_for(psprintf("paused: auth (mapping of role \"%s\" on server \"%s\", until its access_token changes)",
+								 GetUserNameFromId(owners[j], true) ? GetUserNameFromId(owners[j], true) : "?",
+								 server->servername), 0);
+		}
+		else if ((wait = hs_ratelimit_wait(hash, server->rate_limit)) > HS_BUDGET_STOP_MS)
+		{
+			skipped = true;
+			waiting_for("waiting for rate budget", wait);
+		}
+		if (skipped)
 		{
 			skip->pair_server[skip->npairs] = st->serverid;
 			skip->pair_owner[skip->npairs++] = owners[j];
@@ -123,6 +157,7 @@ skipped(HsSkip *skip)
 
 	memset(skip, 0, sizeof(*skip));
 	hs_drain_wake_ms = -1;
+	hs_drain_waiting[0] = '\0';
 	for (i = 0; i < n && skip->nservers < lengthof(skip->servers); i++)
 	{
 		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
@@ -133,17 +168,14 @@ skipped(HsSkip *skip)
 		if (hs_server_paused(st[i].serverid, 0, &wait))
 		{
 			skip->servers[skip->nservers++] = st[i].serverid;
-			wake_within(wait);
+			waiting_for(st[i].pause_kind == HS_PAUSE_DAILY ? "paused: daily limit" : "backing off", wait);
 			continue;
 		}
-		if (st[i].nauth > 0)
-			skip_auth_paused(&st[i], skip);
-		wait = hs_ratelimit_wait(st[i].serverid, hs_server_get(st[i].serverid)->rate_limit);
-		if (wait > HS_BUDGET_STOP_MS)
-		{
-			skip->servers[skip->nservers++] = st[i].serverid;
-			wake_within(wait);
-		}
+		/* the cost of a look at the owners only where something may wait */
+		if (st[i].nauth > 0 ||
+			(st[i].last_token != 0 &&
+			 hs_ratelimit_wait(st[i].last_token, hs_server_get(st[i].serverid)->rate_limit) > 0))
+			skip_owners(&st[i], skip);
 	}
 }
 
@@ -380,6 +412,40 @@ hs_drain_send(HsDrainPlan *plan, HsDrainResult *r)
 	}
 }
 
+/*
+ * A round that failed with an ERROR while HubSpot's answers were being
+ * read: every input without an outcome gets one that says so.  Creates
+ * may have been sent: they become unknown; the rest are tried again.
+ */
+void
+hs_drain_fail_unsettled(HsDrainPlan *plan, const char *message)
+{
+	Jsonb	   *e = hs_make_error("INTERNAL_ERROR",
+								  psprintf("the round failed while sending: %s", message), 0);
+	ListCell   *lc;
+
+	foreach(lc, plan->groups)
+	{
+		HsGroup    *g = lfirst(lc);
+		int			i;
+
+		if (g->job == NULL)
+			continue;
+		for (i = 0; i < g->job->n; i++)
+		{
+			HsOutcome  *o = &g->job->out[i];
+
+			if (o->result || o->error)
+				continue;
+			o->error = e;
+			if (g->op == HS_OP_CREATE)
+				o->unknown = true;
+			else
+				o->retry = true;
+		}
+	}
+}
+
 static char *
 error_message(Jsonb *error)
 {
@@ -480,6 +546,51 @@ settle_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsOutcome *o, bool transien
 	}
 }
 
+/*
+ * NOTIFY hubspot_fdw_failed after a round in which rows became failed or
+ * unknown: counts per server and object type, never values, keys or
+ * tokens, once a round (in the settling transaction: sent at its commit).
+ */
+static void
+notify_failures(HsDrainPlan *plan, HsSettle *s, int n)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			k = 0;
+	int			entries = 0;
+
+	initStringInfo(&buf);
+	foreach(lc, plan->groups)
+	{
+		HsGroup    *g = lfirst(lc);
+		ListCell   *lc2;
+		int			failed = 0,
+					unknown = 0;
+
+		foreach(lc2, g->merged)
+		{
+			HsMerged   *m = lfirst(lc2);
+			int			j;
+
+			for (j = 0; j < m->nrows; j++, k++)
+			{
+				failed += strcmp(s[k].state, "failed") == 0;
+				unknown += strcmp(s[k].state, "unknown") == 0;
+			}
+		}
+		if ((failed || unknown) && buf.len < 7000)
+		{
+			appendStringInfo(&buf, "%s{\"server\":", entries++ ? "," : "");
+			escape_json(&buf, g->server_name);
+			appendStringInfoString(&buf, ",\"object_type\":");
+			escape_json(&buf, g->object_type);
+			appendStringInfo(&buf, ",\"failed\":%d,\"unknown\":%d}", failed, unknown);
+		}
+	}
+	if (entries > 0)
+		Async_Notify("hubspot_fdw_failed", psprintf("[%s]", buf.data));
+}
+
 void
 hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 {
@@ -512,6 +623,8 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 		if (g->job)
 			apply_stop(g, transient_seen, r);
 	}
+	if (r->rows_failed > 0)
+		notify_failures(plan, s, n);
 	foreach(lc, plan->deferred)
 		settle_row(&s[n++], lfirst(lc), NULL, NULL, false, false, r);
 	hs_queue_settle(s, n);

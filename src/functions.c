@@ -376,6 +376,22 @@ pause_for_caller(HsServerState *st, char *errbuf, size_t len)
 	return NULL;
 }
 
+/*
+ * The budget the caller's rows draw on at a server: their own mapping's
+ * token; a superuser without one sees the token the server used last.
+ */
+static bool
+budget_for_caller(HsServerState *st, HsBudgetFigures *f)
+{
+	char	   *token = hs_token_find(st->serverid, GetUserId());
+	uint32		hash = token ? hs_token_hash(token) : (superuser() ? st->last_token : 0);
+
+	if (hash == 0)
+		return false;
+	hs_ratelimit_figures(hash, hs_server_get(st->serverid)->rate_limit, f);
+	return true;
+}
+
 Datum
 hubspot_server_state(PG_FUNCTION_ARGS)
 {
@@ -387,27 +403,42 @@ hubspot_server_state(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (i = 0; i < n; i++)
 	{
-		Datum		v[8];
-		bool		nl[8] = {0};
+		Datum		v[13];
+		bool		nl[13] = {0};
 		char		err[512];
 		const char *reason = pause_for_caller(&st[i], err, sizeof(err));
 		bool		auth = reason && strcmp(reason, "auth") == 0;
+		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
+		HsBudgetFigures f;
+		bool		have = fs && budget_for_caller(&st[i], &f);
 
+		if (fs == NULL)
+			continue;
 		v[0] = ObjectIdGetDatum(st[i].serverid);
-		v[1] = TimestampTzGetDatum(st[i].paused_until);
+		v[1] = CStringGetTextDatum(fs->servername);
+		v[2] = TimestampTzGetDatum(st[i].paused_until);
 		/* an auth pause lasts until the token changes: no date to give */
-		nl[1] = reason == NULL || auth;
-		v[2] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-		nl[2] = reason == NULL;
-		v[3] = CStringGetTextDatum(err);
-		nl[3] = err[0] == '\0';
-		v[4] = Int32GetDatum(st[i].budget_used);
-		v[5] = Int32GetDatum(st[i].budget_max);
-		nl[5] = st[i].budget_max < 0;
-		v[6] = Int32GetDatum(st[i].hs_remaining);
-		nl[6] = st[i].hs_remaining < 0;
-		v[7] = Int64GetDatum(st[i].hs_daily_remaining);
-		nl[7] = st[i].hs_daily_remaining < 0;
+		nl[2] = reason == NULL || auth;
+		v[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+		nl[3] = reason == NULL;
+		v[4] = CStringGetTextDatum(err);
+		nl[4] = err[0] == '\0';
+		v[5] = Int32GetDatum(have ? f.used : 0);
+		nl[5] = !have;
+		v[6] = Int32GetDatum(have ? f.calls_per_window : 0);
+		nl[6] = !have;
+		v[7] = Int32GetDatum(have ? f.window_ms : 0);
+		nl[7] = !have;
+		v[8] = TimestampTzGetDatum(have ? f.next_free : 0);
+		nl[8] = !have;
+		v[9] = Int32GetDatum(have ? f.hs_max : 0);
+		nl[9] = !have || f.hs_max < 0;
+		v[10] = Int32GetDatum(have ? f.hs_remaining : 0);
+		nl[10] = !have || f.hs_remaining < 0;
+		v[11] = Int64GetDatum(have ? f.hs_daily_remaining : 0);
+		nl[11] = !have || f.hs_daily_remaining < 0;
+		v[12] = TimestampTzGetDatum(have ? f.daily_until : 0);
+		nl[12] = !have || f.daily_until == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
 	}
 	return (Datum) 0;
@@ -428,13 +459,41 @@ paused_list(HsServerState *st, int n, int *remaining, long *daily)
 		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
 		char		err[512];
 		const char *reason = pause_for_caller(&st[i], err, sizeof(err));
+		HsBudgetFigures f;
 
-		if (st[i].hs_remaining >= 0)
-			*remaining = *remaining < 0 ? st[i].hs_remaining : Min(*remaining, st[i].hs_remaining);
-		if (st[i].hs_daily_remaining >= 0)
-			*daily = *daily < 0 ? st[i].hs_daily_remaining : Min(*daily, st[i].hs_daily_remaining);
+		if (fs && budget_for_caller(&st[i], &f))
+		{
+			if (f.hs_remaining >= 0)
+				*remaining = *remaining < 0 ? f.hs_remaining : Min(*remaining, f.hs_remaining);
+			if (f.hs_daily_remaining >= 0)
+				*daily = *daily < 0 ? f.hs_daily_remaining : Min(*daily, f.hs_daily_remaining);
+		}
 		if (reason && fs)
 			appendStringInfo(&buf, "%s%s (%s)", buf.len ? ", " : "", fs->servername, reason);
+	}
+	return buf.len ? buf.data : NULL;
+}
+
+/* "server: used/calls per window s, next call at ...", for each server */
+static char *
+budget_list(HsServerState *st, int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
+		HsBudgetFigures f;
+
+		if (fs == NULL || !budget_for_caller(&st[i], &f))
+			continue;
+		appendStringInfo(&buf, "%s%s: %d of %d calls per %.1f s used, next call %s",
+						 buf.len ? "; " : "", fs->servername, f.used, f.calls_per_window,
+						 f.window_ms / 1000.0,
+						 f.next_free <= GetCurrentTimestamp() ? "now" :
+						 psprintf("at %s", timestamptz_to_str(f.next_free)));
 	}
 	return buf.len ? buf.data : NULL;
 }
@@ -450,13 +509,14 @@ hubspot_worker_status_fn(PG_FUNCTION_ARGS)
 	int			remaining;
 	long		daily;
 	char	   *paused = paused_list(st, ns, &remaining, &daily);
+	char	   *budgets = budget_list(st, ns);
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (i = 0; i < n; i++)
 	{
-		Datum		v[15];
-		bool		nl[15] = {0};
+		Datum		v[16];
+		bool		nl[16] = {0};
 		char	   *db = get_database_name(w[i].dboid);
 		bool		here = w[i].dboid == MyDatabaseId;
 
@@ -486,6 +546,8 @@ hubspot_worker_status_fn(PG_FUNCTION_ARGS)
 		nl[13] = w[i].last_error[0] == '\0' || !superuser();
 		v[14] = TimestampTzGetDatum(w[i].last_activity);
 		nl[14] = w[i].last_activity == 0;
+		v[15] = budgets ? CStringGetTextDatum(budgets) : (Datum) 0;
+		nl[15] = !here || budgets == NULL;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
 	}
 	return (Datum) 0;

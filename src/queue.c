@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
@@ -97,6 +98,48 @@ rels_invalidate(Datum arg, Oid relid)
 		memset(&rels, 0, sizeof(rels));
 }
 
+/*
+ * The library writes the queue's columns by position: it must meet the
+ * tables of its own release.  After a package upgrade, until ALTER
+ * EXTENSION ... UPDATE, the tables are an older release's.
+ */
+static bool
+schema_current(Oid queue)
+{
+	return get_atttype(queue, 2) == NAMEOID && get_atttype(queue, 3) == TEXTOID;
+}
+
+static void
+check_schema(Oid queue)
+{
+	if (!schema_current(queue))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hubspot_fdw's SQL objects in this database are older than its library"),
+				 errhint("Run ALTER EXTENSION hubspot_fdw UPDATE.")));
+}
+
+/* For the worker: is the extension installed, and at this library's release? */
+bool
+hs_queue_ready(void)
+{
+	static bool said = false;
+	Oid			nsp = extension_schema(true);
+	Oid			queue;
+
+	if (!OidIsValid(nsp))
+		return false;
+	queue = get_relname_relid(QUEUE_TABLE, nsp);
+	if (OidIsValid(queue) && schema_current(queue))
+		return true;
+	if (!said)
+		ereport(LOG,
+				(errmsg("hubspot_fdw: the extension's SQL objects in database \"%s\" are older than its library; queued rows wait until ALTER EXTENSION hubspot_fdw UPDATE",
+						get_database_name(MyDatabaseId))));
+	said = true;
+	return false;
+}
+
 const HsQueueRels *
 hs_queue_rels(void)
 {
@@ -112,6 +155,7 @@ hs_queue_rels(void)
 	}
 	/* the lookups may process invalidations: publish the result at the end */
 	found.queue = queue_relid(QUEUE_TABLE);
+	check_schema(found.queue);
 	found.pack = queue_relid(QUEUE_PACK);
 	found.seq = queue_relid(HS_QUEUE_SEQ);
 	rels = found;
@@ -372,14 +416,22 @@ hs_queue_settle(HsSettle *s, int n)
 		elog(ERROR, "could not settle queued writes");
 }
 
-/* Remove done rows older than the retention, a few at a time. */
+/*
+ * Remove settled rows past their retention, a few at a time: done rows
+ * after retention_s, failed, unknown and discarded ones after
+ * failed_retention_s (they are kept longer: someone may still act on them).
+ */
 int64
-hs_queue_cleanup(int retention_s, int limit)
+hs_queue_cleanup(int retention_s, int failed_retention_s, int limit)
 {
 	char	   *q = queue_name();
-	char	   *sql = psprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s "
-							   "WHERE state = 'done' AND sent_at < now() - make_interval(secs => %d) "
-							   "LIMIT %d)", q, q, retention_s, limit);
+	char	   *sql = psprintf("DELETE FROM %s WHERE id IN ("
+							   "(SELECT id FROM %s WHERE state = 'done' "
+							   "AND sent_at < now() - make_interval(secs => %d) LIMIT %d) "
+							   "UNION ALL "
+							   "(SELECT id FROM %s WHERE state IN ('failed', 'unknown', 'discarded') "
+							   "AND sent_at < now() - make_interval(secs => %d) LIMIT %d))",
+							   q, q, retention_s, limit, q, failed_retention_s, limit);
 
 	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clean up the queue");
