@@ -242,14 +242,7 @@ hs_props_add(HsProps *p, const char *name, const char *value)
 			p->values[i] = value;
 			return;
 		}
-	if (p->n == p->cap)
-	{
-		p->cap *= 2;
-		p->names = repalloc(p->names, sizeof(char *) * p->cap);
-		p->values = repalloc(p->values, sizeof(char *) * p->cap);
-	}
-	p->names[p->n] = name;
-	p->values[p->n++] = value;
+	props_append(p, name, value);
 }
 
 /* {"name":"value",...} for a request body */

@@ -49,8 +49,10 @@ input_text(JsonbContainer *obj, const char *key, const char *what, bool required
 	return s;
 }
 
+/* Refuse any member of obj that allowed() does not take; hint may be NULL. */
 static void
-check_keys(HsOp op, JsonbContainer *obj, const char *what)
+check_members(JsonbContainer *obj, HsOp op, bool (*allowed) (const char *key, HsOp op),
+			  const char *what)
 {
 	JsonbIterator *it = JsonbIteratorInit(obj);
 	JsonbValue	v;
@@ -63,10 +65,7 @@ check_keys(HsOp op, JsonbContainer *obj, const char *what)
 		if (tok != WJB_KEY)
 			continue;
 		k = pnstrdup(v.val.string.val, v.val.string.len);
-		if (strcmp(k, "id") == 0 || strcmp(k, "objectWriteTraceId") == 0 ||
-			(strcmp(k, "idProperty") == 0 && op != HS_OP_CREATE && op != HS_OP_READ) ||
-			(strcmp(k, "properties") == 0 && op != HS_OP_ARCHIVE && op != HS_OP_READ) ||
-			(strcmp(k, "associations") == 0 && op == HS_OP_CREATE))
+		if (allowed(k, op))
 			continue;
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -74,6 +73,26 @@ check_keys(HsOp op, JsonbContainer *obj, const char *what)
 				 op == HS_OP_READ && strcmp(k, "idProperty") == 0 ?
 				 errhint("batch/read takes one \"idProperty\" beside \"inputs\": {\"idProperty\": \"email\", \"inputs\": [...]}.") : 0));
 	}
+}
+
+/* The members an input of this operation takes. */
+static bool
+input_member(const char *k, HsOp op)
+{
+	return strcmp(k, "id") == 0 || strcmp(k, "objectWriteTraceId") == 0 ||
+		(strcmp(k, "idProperty") == 0 && op != HS_OP_CREATE && op != HS_OP_READ) ||
+		(strcmp(k, "properties") == 0 && op != HS_OP_ARCHIVE && op != HS_OP_READ) ||
+		(strcmp(k, "associations") == 0 && op == HS_OP_CREATE);
+}
+
+/* The members beside "inputs" in {"inputs": [...]}. */
+static bool
+envelope_member(const char *k, HsOp op)
+{
+	return strcmp(k, "inputs") == 0 ||
+		(op == HS_OP_READ && (strcmp(k, "properties") == 0 ||
+							  strcmp(k, "propertiesWithHistory") == 0 ||
+							  strcmp(k, "idProperty") == 0));
 }
 
 static char *
@@ -111,7 +130,7 @@ parse_one(HsOp op, JsonbValue *el, int i, const char *read_id_property)
 				 errmsg("%s is not a JSON object", what),
 				 errhint("Each input looks like {\"id\": \"...\", \"idProperty\": \"...\", \"properties\": {...}}.")));
 	obj = el->val.binary.data;
-	check_keys(op, obj, what);
+	check_members(obj, op, input_member, what);
 	/* the caller's own trace id is kept: it is how they match rows, too */
 	in->trace = input_text(obj, "objectWriteTraceId", what, false);
 	in->id = input_text(obj, "id", what, op != HS_OP_CREATE);
@@ -217,31 +236,6 @@ read_options(JsonbContainer *root, char **id_property)
 	return buf.len ? buf.data : NULL;
 }
 
-static void
-check_object_keys(JsonbContainer *root, HsOp op)
-{
-	JsonbIterator *it = JsonbIteratorInit(root);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *k;
-
-		if (tok != WJB_KEY)
-			continue;
-		k = pnstrdup(v.val.string.val, v.val.string.len);
-		if (strcmp(k, "inputs") == 0 ||
-			(op == HS_OP_READ && (strcmp(k, "properties") == 0 ||
-								  strcmp(k, "propertiesWithHistory") == 0 ||
-								  strcmp(k, "idProperty") == 0)))
-			continue;
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unexpected key \"%s\" beside \"inputs\" for batch %s", k, hs_op_name(op))));
-	}
-}
-
 /* Inputs without a trace id of their own get their position, if it is free. */
 static void
 assign_traces(HsParsedInputs *p)
@@ -290,7 +284,7 @@ hs_parse_inputs(HsOp op, Jsonb *jb)
 		if (jv && jv->type == jbvBinary && JsonContainerIsArray(jv->val.binary.data))
 			arr = jv->val.binary.data;
 		if (arr)
-			check_object_keys(&jb->root, op);
+			check_members(&jb->root, op, envelope_member, "the object");
 		if (arr && op == HS_OP_READ)
 			p->read_extra = read_options(&jb->root, &read_id_property);
 	}

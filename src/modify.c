@@ -301,6 +301,13 @@ send_now(HsModifyState *st, HsOp op, HsInput **ins, int n)
 			continue;
 		msg = hs_jsonb_scalar_text(hs_jsonb_get(&e->root, "message", &v));
 		cat = hs_jsonb_scalar_text(hs_jsonb_get(&e->root, "category", &v));
+		if (job->out[i].unknown)
+			ereport(ERROR,
+					(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+					 errmsg("HubSpot may or may not have created a row of \"%s\": its answer was lost",
+							RelationGetRelationName(st->rel)),
+					 errdetail("%s", msg ? msg : "no answer"),
+					 errhint("Look the record up in HubSpot before you insert it again; an id_property makes inserts upserts, which are safe to repeat.")));
 		ereport(ERROR,
 				(errcode(cat && strcmp(cat, "VALIDATION_ERROR") == 0 ?
 						 ERRCODE_INVALID_PARAMETER_VALUE : ERRCODE_FDW_ERROR),
