@@ -187,6 +187,7 @@ start_call(HsCall *c)
 		c->req.timeout_ms = job->server->timeout_ms;
 		c->req.max_response = job->server->max_answer_bytes;
 		c->req.ca_file = job->server->ca_file;
+		c->req.at_most_once = job->op == HS_OP_CREATE;
 		c->req.arg = c;
 	}
 	pfree(ins);

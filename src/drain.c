@@ -528,7 +528,10 @@ settle_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsOutcome *o, bool transien
 	s->error = o->error;
 	s->attempt = 1;
 	strlcpy(r->last_error, error_message(o->error), sizeof(r->last_error));
-	if (o->unknown)
+	/* a create if absent looks its key up again first: that proves it */
+	if (o->unknown && row->op == HS_OP_CREATE && row->id_property != NULL)
+		transient = true;
+	else if (o->unknown)
 	{
 		/* it may exist in HubSpot: only the user can say whether to resend */
 		s->state = "unknown";
@@ -554,19 +557,35 @@ settle_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsOutcome *o, bool transien
 static void
 notify_failures(HsDrainPlan *plan, HsSettle *s, int n)
 {
+	typedef struct
+	{
+		const char *server;
+		const char *object_type;
+		int			failed;
+		int			unknown;
+	} Count;
+	Count	   *counts = palloc0(sizeof(Count) * Max(list_length(plan->groups), 1));
+	int			ncounts = 0;
 	StringInfoData buf;
 	ListCell   *lc;
 	int			k = 0;
-	int			entries = 0;
+	int			c;
 
-	initStringInfo(&buf);
 	foreach(lc, plan->groups)
 	{
 		HsGroup    *g = lfirst(lc);
 		ListCell   *lc2;
-		int			failed = 0,
-					unknown = 0;
 
+		for (c = 0; c < ncounts; c++)
+			if (strcmp(counts[c].server, g->server_name) == 0 &&
+				strcmp(counts[c].object_type, g->object_type) == 0)
+				break;
+		if (c == ncounts)
+		{
+			counts[c].server = g->server_name;
+			counts[c].object_type = g->object_type;
+			ncounts++;
+		}
 		foreach(lc2, g->merged)
 		{
 			HsMerged   *m = lfirst(lc2);
@@ -574,20 +593,24 @@ notify_failures(HsDrainPlan *plan, HsSettle *s, int n)
 
 			for (j = 0; j < m->nrows; j++, k++)
 			{
-				failed += strcmp(s[k].state, "failed") == 0;
-				unknown += strcmp(s[k].state, "unknown") == 0;
+				counts[c].failed += strcmp(s[k].state, "failed") == 0;
+				counts[c].unknown += strcmp(s[k].state, "unknown") == 0;
 			}
 		}
-		if ((failed || unknown) && buf.len < 7000)
-		{
-			appendStringInfo(&buf, "%s{\"server\":", entries++ ? "," : "");
-			escape_json(&buf, g->server_name);
-			appendStringInfoString(&buf, ",\"object_type\":");
-			escape_json(&buf, g->object_type);
-			appendStringInfo(&buf, ",\"failed\":%d,\"unknown\":%d}", failed, unknown);
-		}
 	}
-	if (entries > 0)
+	initStringInfo(&buf);
+	for (c = 0; c < ncounts; c++)
+	{
+		/* NOTIFY payloads stop short of 8000 bytes */
+		if ((counts[c].failed == 0 && counts[c].unknown == 0) || buf.len > 7000)
+			continue;
+		appendStringInfo(&buf, "%s{\"server\":", buf.len ? "," : "");
+		escape_json(&buf, counts[c].server);
+		appendStringInfoString(&buf, ",\"object_type\":");
+		escape_json(&buf, counts[c].object_type);
+		appendStringInfo(&buf, ",\"failed\":%d,\"unknown\":%d}", counts[c].failed, counts[c].unknown);
+	}
+	if (buf.len > 0)
 		Async_Notify("hubspot_fdw_failed", psprintf("[%s]", buf.data));
 }
 

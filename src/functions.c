@@ -314,7 +314,7 @@ hubspot_discard(PG_FUNCTION_ARGS)
 									   "id_property, record_key, properties, enqueued_at) "
 									   "SELECT u.id, p.owner, p.server, p.object_type, p.operation, "
 									   "p.id_property, u.record_key, u.properties, p.enqueued_at "
-									   "FROM p, pg_catalog.unnest(p.ids, p.record_keys, p.properties) "
+									   "FROM p, unnest(p.ids, p.record_keys, p.properties) "
 									   "AS u(id, record_key, properties)", pack, q),
 							  1, &type, &arg, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "hubspot_fdw: could not unpack queued rows");

@@ -35,6 +35,7 @@ typedef struct HsHttpRequest
 	const char *ca_file;		/* CA bundle, or NULL for the system's */
 	long		timeout_ms;
 	size_t		max_response;	/* a longer answer fails the call; 0: default */
+	bool		at_most_once;	/* not idempotent: never sent twice by libcurl */
 	void	   *arg;			/* caller's */
 
 	/* filled in when the call completes */

@@ -180,18 +180,30 @@ queue_name(void)
  * ------------------------------------------------------------------------
  */
 
-/* Rows a crash left in 'sending' go back to 'pending': at least once. */
+/*
+ * Rows a crash left in 'sending' go back to 'pending': at least once.  A
+ * create may have reached HubSpot before the crash and is not idempotent:
+ * it becomes 'unknown' for the user to settle, unless it is a create if
+ * absent (keyed by a unique property), whose lookup will tell.
+ */
 void
 hs_queue_recover(void)
 {
-	char	   *sql = psprintf("UPDATE %s SET state = 'pending' WHERE state = 'sending'",
+	char	   *sql = psprintf("UPDATE %s SET "
+							   "state = CASE WHEN operation = 'create' AND id_property IS NULL "
+							   "THEN 'unknown' ELSE 'pending' END, "
+							   "error = CASE WHEN operation = 'create' AND id_property IS NULL "
+							   "THEN '{\"status\": \"error\", \"category\": \"WORKER_STOPPED\", "
+							   "\"message\": \"the worker stopped while this create was being sent: it may or may not exist in HubSpot\"}'::jsonb "
+							   "ELSE error END, "
+							   "sent_at = now() WHERE state = 'sending'",
 							   queue_name());
 
 	if (SPI_execute(sql, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not reset sending rows");
 	if (SPI_processed > 0)
 		ereport(LOG,
-				(errmsg("hubspot_fdw: %llu queued writes caught in sending are pending again",
+				(errmsg("hubspot_fdw: %llu queued writes caught in sending are pending again (creates: unknown)",
 						(unsigned long long) SPI_processed)));
 }
 

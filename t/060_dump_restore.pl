@@ -54,7 +54,7 @@ is($node->safe_psql('dst', q{SELECT count(*) FROM hubspot_queue WHERE state = 'p
 	'1501', 'pending rows restored');
 
 # only dst's worker may send: drop the source database
-$node->safe_psql('postgres', 'DROP DATABASE src');
+$node->safe_psql('postgres', 'DROP DATABASE src WITH (FORCE)');
 $node->append_conf('postgresql.conf', "hubspot_fdw.enabled = on\n");
 $node->restart;
 ok($node->poll_query_until('dst', q{SELECT count(*) = 0 FROM hubspot_queue WHERE state IN ('pending', 'sending')}),
