@@ -1,7 +1,9 @@
 # Shared by scripts/test.sh and scripts/demo.sh: dependencies, a scratch
 # build owned by the unprivileged 'postgres' user (initdb refuses root),
 # and the HubSpot simulator.
-PGV=15
+# The PostgreSQL major under test: 15 (this Debian 12 host) unless PGV says otherwise
+# (scripts/test.sh --pg NN sets it inside its chroot).
+PGV=${PGV:-15}
 PG_BIN=/usr/lib/postgresql/$PGV/bin
 PG_CONFIG=$PG_BIN/pg_config
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

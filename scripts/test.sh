@@ -5,9 +5,26 @@
 # runs the simulator's own tests, pg_regress (temp instance that preloads the
 # extension, simulator on loopback) and the TAP suite, as the 'postgres' user.
 # Exits non-zero on any failure; stops everything it started.
+#
+#   sudo ./scripts/test.sh --pg 17     (or HUBSPOT_FDW_PG=17)
+# runs the same suite against PostgreSQL 17 (15, 17, 18, 19) in a throwaway
+# Debian chroot instead (scripts/chroot.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+pg_major=${HUBSPOT_FDW_PG:-}
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--pg) [ $# -ge 2 ] || { echo "$0: --pg needs a major version" >&2; exit 2; }; pg_major=$2; shift 2 ;;
+	--pg=*) pg_major=${1#--pg=}; shift ;;
+	*) echo "usage: $0 [--pg 15|17|18|19]" >&2; exit 2 ;;
+	esac
+done
 hs_need_root
+if [ -n "$pg_major" ] && [ -z "${HUBSPOT_FDW_IN_CHROOT:-}" ]; then
+	. "$(dirname "${BASH_SOURCE[0]}")/chroot.sh"
+	hs_chroot_test "$pg_major"
+	exit
+fi
 start=$(date +%s)
 hs_install_deps
 hs_build_install

@@ -4,6 +4,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include "miscadmin.h"
 
@@ -270,23 +271,23 @@ hs_props_text(HsProps *p)
 Jsonb *
 hs_props_jsonb(HsProps *p)
 {
-	JsonbParseState *state = NULL;
+	HsJsonbBuild state = {0};
 	JsonbValue	v;
 	JsonbValue *res;
 	int			i;
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	hs_push_jsonb_value(&state, WJB_BEGIN_OBJECT, NULL);
 	for (i = 0; i < p->n; i++)
 	{
 		v.type = jbvString;
 		v.val.string.val = (char *) p->names[i];
 		v.val.string.len = strlen(p->names[i]);
-		pushJsonbValue(&state, WJB_KEY, &v);
+		hs_push_jsonb_value(&state, WJB_KEY, &v);
 		v.val.string.val = (char *) p->values[i];
 		v.val.string.len = strlen(p->values[i]);
-		pushJsonbValue(&state, WJB_VALUE, &v);
+		hs_push_jsonb_value(&state, WJB_VALUE, &v);
 	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	res = hs_push_jsonb_value(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
 }
 

@@ -17,6 +17,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include <curl/curl.h>
 
@@ -348,7 +349,7 @@ hs_api_parse_json(const char *text, size_t len, const char **why)
 		*why = "it is not valid text in the database's encoding";
 		return NULL;
 	}
-	lex = hs_json_lex_context(copy, len);
+	lex = hs_json_lex_context(copy, len, GetDatabaseEncoding(), false);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 	{
 		*why = "it is not JSON";

@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -232,12 +233,7 @@ begin_state(EState *estate, ResultRelInfo *rinfo, CmdType cmd)
 				 errhint("Add a column named \"%s\" or one with OPTIONS (property '%s').",
 						 st->table->id_property, st->table->id_property)));
 	if (rinfo->ri_RangeTableIndex > 0 && estate)
-	{
-		RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
-
-		if (OidIsValid(rte->checkAsUser))
-			userid = rte->checkAsUser;
-	}
+		userid = hs_result_rel_user(rinfo, estate);
 	/* fail now, not in the worker, if there is no token */
 	st->token = hs_token_get(st->server->serverid, userid);
 	if (st->table->delivery == HS_DELIVERY_ON_COMMIT)

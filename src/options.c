@@ -8,6 +8,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -446,7 +447,7 @@ hs_server_get_by_name(const char *name)
 	ForeignServer *server = GetForeignServerByName(name, false);
 	AclResult	aclresult;
 
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
+	aclresult = hs_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
 	return hs_server_get(server->serverid);

@@ -13,6 +13,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -227,7 +228,7 @@ write_rows(HsQueueWriter *w)
 	table_multi_insert(w->rel, w->slots, w->nbuf, w->cid, 0, NULL);
 	for (i = 0; i < w->nbuf; i++)
 	{
-		ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
+		hs_exec_insert_index_tuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
 		ResetPerTupleExprContext(w->estate);
 		ExecClearTuple(w->slots[i]);
 	}

@@ -8,6 +8,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include <curl/curl.h>
 
@@ -94,7 +95,7 @@ hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	Cost		startup = 100;
 	Cost		total = startup + baserel->rows * 10;
 
-	add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL,
+	add_path(baserel, (Path *) hs_create_foreignscan_path(root, baserel, NULL,
 													   baserel->rows, startup, total,
 													   NIL, NULL, NULL, NIL));
 }
@@ -290,11 +291,7 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	}
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
-	{
-		RangeTblEntry *rte = exec_rt_fetch(fs->scan.scanrelid, node->ss.ps.state);
-
-		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	}
+	userid = hs_scan_user(fs, node->ss.ps.state);
 	st->token = hs_token_get(st->server->serverid, userid);
 }
 

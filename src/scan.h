@@ -8,6 +8,7 @@
 #define HUBSPOT_SCAN_H
 
 #include "commands/explain.h"
+#include "compat.h"
 #include "foreign/fdwapi.h"
 #include "nodes/pathnodes.h"
 
