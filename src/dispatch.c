@@ -609,7 +609,8 @@ run_request(HsHttpRequest *req)
  * cancel end the wait), and an ERROR for anything but a JSON object answer.
  */
 Jsonb *
-hs_call_read(HsServer *server, const char *token, const char *url, const char *body_text)
+hs_call_read(HsServer *server, const char *token, const char *url, const char *body_text,
+			 bool search)
 {
 	HsHttpRequest req;
 	int			tries = 0;
@@ -629,7 +630,8 @@ hs_call_read(HsServer *server, const char *token, const char *url, const char *b
 		req.timeout_ms = server->timeout_ms;
 		req.max_response = server->max_answer_bytes;
 		req.ca_file = server->ca_file;
-		while (!hs_ratelimit_acquire(server->serverid, hs_token_hash(token), server->rate_limit, &wait))
+		while (search ? !hs_ratelimit_acquire_search(hs_token_hash(token), &wait) :
+			   !hs_ratelimit_acquire(server->serverid, hs_token_hash(token), server->rate_limit, &wait))
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 Max(wait, 1), PG_WAIT_EXTENSION);
@@ -652,7 +654,7 @@ hs_call_read(HsServer *server, const char *token, const char *url, const char *b
 		{
 			long		ms = get_retry_ms(&req, body, tries);
 
-			if (req.status == 429)
+			if (req.status == 429 && !search)
 				hs_ratelimit_limited(hs_token_hash(token), NULL, ms);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 Min(ms, HS_MAX_INPLACE_WAIT_MS), PG_WAIT_EXTENSION);
@@ -683,5 +685,5 @@ hs_call_read(HsServer *server, const char *token, const char *url, const char *b
 Jsonb *
 hs_call_get(HsServer *server, const char *token, const char *url)
 {
-	return hs_call_read(server, token, url, NULL);
+	return hs_call_read(server, token, url, NULL, false);
 }

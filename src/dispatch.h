@@ -72,6 +72,6 @@ extern void hs_dispatch(HsJob **jobs, int njobs, bool sync, HsDispatchStats *sta
 extern void hs_job_raise(HsJob *job);
 extern Jsonb *hs_call_get(HsServer *server, const char *token, const char *url);
 extern Jsonb *hs_call_read(HsServer *server, const char *token, const char *url,
-						   const char *body);
+						   const char *body, bool search);
 
 #endif							/* HUBSPOT_DISPATCH_H */

@@ -638,7 +638,8 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 			bool		transient = g->job ? g->job->transient[i] : false;
 			int			k;
 
-			transient_seen |= transient;
+			/* an input the answer did not account for backs off like a failed call */
+			transient_seen |= transient || (g->job && g->job->out[i].retry);
 			for (k = 0; k < m->nrows; k++)
 				settle_row(&s[n++], m->rows[k], g, o, transient, outage, r);
 			i++;

@@ -94,6 +94,12 @@ hs_api_list_url(const HsServer *server, const char *object_type, const char *que
 }
 
 char *
+hs_api_search_url(const HsServer *server, const char *object_type)
+{
+	return psprintf("%s/search", objects_base(server, object_type));
+}
+
+char *
 hs_api_properties_url(const HsServer *server, const char *object_type)
 {
 	char	   *t = escaped_type(object_type);
@@ -771,7 +777,9 @@ hs_api_parse(HsOp op, HsHttpRequest *req, HsInput **inputs, int n,
 
 	if (req->status == 0)
 	{
-		call_failed(res, HS_CALL_RETRY, "NETWORK_ERROR", pstrdup(req->error), 0);
+		/* an answer too large to read is HubSpot's answer all the same */
+		call_failed(res, HS_CALL_RETRY, req->overflow ? "INVALID_RESPONSE" : "NETWORK_ERROR",
+					pstrdup(req->error), 0);
 		res->maybe_applied = req->maybe_sent;
 		return;
 	}

@@ -78,6 +78,7 @@ extern bool hs_op_from_name(const char *name, HsOp *op);
 extern char *hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op);
 extern char *hs_api_list_url(const HsServer *server, const char *object_type,
 							 const char *query);
+extern char *hs_api_search_url(const HsServer *server, const char *object_type);
 extern char *hs_api_properties_url(const HsServer *server, const char *object_type);
 extern char *hs_api_body(HsOp op, HsInput **inputs, int n, const char *read_extra);
 extern void hs_api_parse(HsOp op, HsHttpRequest *req, HsInput **inputs, int n,

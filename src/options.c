@@ -522,6 +522,14 @@ hs_table_get(Oid relid)
 	return t;
 }
 
+/* A column is the record id when it is named id or maps to hs_object_id. */
+bool
+hs_is_id_column(Oid relid, int attnum, const char *property)
+{
+	return strcmp(property, "hs_object_id") == 0 ||
+		(strcmp(property, "id") == 0 && strcmp(get_attname(relid, attnum, false), "id") == 0);
+}
+
 /* The HubSpot property a column maps to: its "property" option or its name. */
 char *
 hs_column_property(Oid relid, int attnum)

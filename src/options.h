@@ -50,6 +50,7 @@ extern char *hs_token_get(Oid serverid, Oid userid);
 extern char *hs_token_find(Oid serverid, Oid userid);
 extern HsTable *hs_table_get(Oid relid);
 extern char *hs_column_property(Oid relid, int attnum);
+extern bool hs_is_id_column(Oid relid, int attnum, const char *property);
 extern void hs_check_object_type(const char *object_type);
 extern void hs_check_property_name(const char *what, const char *name);
 

@@ -284,6 +284,37 @@ hs_ratelimit_acquire(Oid serverid, uint32 token, int rate_limit, long *wait_ms)
 	return ok;
 }
 
+/*
+ * The search endpoint's own budget: HubSpot allows an account five searches
+ * a second, apart from the ten-second window, and sends no rate headers.
+ */
+#define HS_SEARCH_SALT		0x5ea4c401
+#define HS_SEARCH_PER_10S	50
+
+bool
+hs_ratelimit_acquire_search(uint32 token, long *wait_ms)
+{
+	HsShared   *s = state();
+	TimestampTz now = GetCurrentTimestamp();
+	HsBudget   *b;
+	bool		ok;
+
+	lock(s);
+	b = budget_for(s, token ^ HS_SEARCH_SALT);
+	b->window_ms = 1000;
+	*wait_ms = budget_wait(b, HS_SEARCH_PER_10S, now);
+	ok = *wait_ms == 0;
+	if (ok)
+	{
+		b->ring[b->head] = now;
+		b->head = (b->head + 1) % HS_RING;
+		b->count = Min(b->count + 1, HS_RING);
+		b->last_used = now;
+	}
+	unlock(s);
+	return ok;
+}
+
 /* Caller holds the lock. */
 static int
 calls_in_window(HsBudget *b, TimestampTz now)

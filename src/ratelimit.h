@@ -48,6 +48,7 @@ extern void hs_ratelimit_shmem_init(void);
 
 extern bool hs_ratelimit_acquire(Oid serverid, uint32 token, int rate_limit, long *wait_ms);
 extern long hs_ratelimit_wait(uint32 token, int rate_limit);
+extern bool hs_ratelimit_acquire_search(uint32 token, long *wait_ms);
 extern void hs_ratelimit_observe(uint32 token, const HsRateHeaders *h);
 extern void hs_ratelimit_limited(uint32 token, const char *policy, long wait_ms);
 extern void hs_ratelimit_figures(uint32 token, int rate_limit, HsBudgetFigures *f);

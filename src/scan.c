@@ -36,6 +36,7 @@
 #include "convert.h"
 #include "dispatch.h"
 #include "keys.h"
+#include "search.h"
 #include "options.h"
 #include "scan.h"
 
@@ -72,16 +73,12 @@ typedef struct HsScanState
 	HsJob	   *read;			/* batch/read of the lookup */
 	int			read_pos;
 	MemoryContext pagecxt;		/* the current page; Iterate's own context is per tuple */
+	MemoryContext scancxt;		/* the scan's */
+	List	   *filters;		/* pushed to HubSpot's search, or NIL */
+	char	   *last_id;		/* search: the keyset, the last record id seen */
 	bool		wide;			/* properties read by batch/read, not in the URL */
 	Jsonb	  **wide_results;	/* the current page's records, in page order */
 } HsScanState;
-
-bool
-hs_is_id_column(Oid relid, int attnum, const char *property)
-{
-	return strcmp(property, "hs_object_id") == 0 ||
-		(strcmp(property, "id") == 0 && strcmp(get_attname(relid, attnum, false), "id") == 0);
-}
 
 void
 hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
@@ -190,6 +187,7 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	Bitmapset  *attrs = NULL;
 	List	   *used = NIL;
 	List	   *lookup;
+	List	   *filters = NIL;
 	RestrictInfo *pushed = NULL;
 	ListCell   *lc;
 	int			i;
@@ -210,9 +208,12 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	lookup = lookup_clause(baserel, foreigntableid, &pushed);
 	if (lookup != NIL)
 		scan_clauses = list_delete_ptr(list_copy(scan_clauses), pushed);
+	else
+		filters = hs_search_filters(root, baserel, foreigntableid);
+	/* search filters select a superset: every clause is still checked here */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
-							list_make2(used, lookup), NIL, NIL, outer_plan);
+							list_make3(used, lookup, filters), NIL, NIL, outer_plan);
 }
 
 static void
@@ -274,6 +275,7 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	Oid			userid;
 
 	node->fdw_state = st;
+	st->scancxt = CurrentMemoryContext;
 	st->pagecxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "hubspot_fdw page",
 										ALLOCSET_DEFAULT_SIZES);
 	st->table = hs_table_get(RelationGetRelid(rel));
@@ -289,10 +291,42 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 		if (st->lookup == NIL)
 			st->done = true;
 	}
+	st->filters = lthird(fs->fdw_private);
+	/* a search body HubSpot would refuse: list every page instead */
+	if (st->filters != NIL &&
+		(st->wide || strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY))
+		st->filters = NIL;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	userid = hs_scan_user(fs, node->ss.ps.state);
 	st->token = hs_token_get(st->server->serverid, userid);
+}
+
+/*
+ * Search pages by keyset: the next page is the records above the last id
+ * of this one (HubSpot sorts them by hs_object_id), so paging is never cut
+ * at HubSpot's 10,000 results and never repeats or skips a record.  A page
+ * with paging.next has more after it; a short page may still (HubSpot says
+ * so), so only the absence of paging ends the scan.
+ */
+static void
+keyset_next(HsScanState *st, JsonbValue *paging)
+{
+	JsonbValue	v;
+	JsonbValue *results = hs_jsonb_get(&st->page->root, "results", &v);
+	JsonbValue *last = getIthJsonbValueFromContainer(results->val.binary.data, st->count - 1);
+	JsonbValue	iv;
+	char	   *id = last->type == jbvBinary ?
+		hs_jsonb_scalar_text(hs_jsonb_get(last->val.binary.data, "id", &iv)) : NULL;
+
+	if (id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("HubSpot's search answer for server \"%s\" holds a record without an id",
+						st->server->servername)));
+	st->last_id = MemoryContextStrdup(st->scancxt, id);
+	st->done = st->after == NULL;
+	st->after = NULL;
 }
 
 /* A wide table's page: the listed ids' properties, by batch/read. */
@@ -357,8 +391,15 @@ fetch_page(HsScanState *st)
 		query = psprintf("%s&after=%s", st->base_query, e);
 		curl_free(e);
 	}
-	url = hs_api_list_url(st->server, st->table->object_type, query);
-	st->page = hs_call_get(st->server, st->token, url);
+	if (st->filters != NIL)
+		st->page = hs_call_read(st->server, st->token,
+								hs_api_search_url(st->server, st->table->object_type),
+								hs_search_body(st->filters, st->props_json, st->last_id), true);
+	else
+	{
+		url = hs_api_list_url(st->server, st->table->object_type, query);
+		st->page = hs_call_get(st->server, st->token, url);
+	}
 	jv = hs_jsonb_get(&st->page->root, "results", &v);
 	st->count = (jv && jv->type == jbvBinary && JsonContainerIsArray(jv->val.binary.data)) ?
 		JsonContainerSize(jv->val.binary.data) : 0;
@@ -374,6 +415,8 @@ fetch_page(HsScanState *st)
 			st->after = hs_jsonb_scalar_text(hs_jsonb_get(next->val.binary.data, "after", &v));
 	}
 	st->done = st->after == NULL;
+	if (st->filters != NIL && st->count > 0)
+		keyset_next(st, jv);
 	if (st->wide && st->count > 0)
 		read_page(st);
 	MemoryContextSwitchTo(old);
@@ -538,6 +581,7 @@ hsReScanForeignScan(ForeignScanState *node)
 
 	st->page = NULL;
 	st->after = NULL;
+	st->last_id = NULL;
 	st->done = false;
 	st->pos = st->count = 0;
 	st->read_pos = 0;
@@ -564,6 +608,15 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 									 list_length(st->lookup),
 									 st->lookup_by_key ? st->lookup_property : "id",
 									 list_length(st->lookup) > 1 ? " values" : ""), es);
+		return;
+	}
+	if (st->filters != NIL)
+	{
+		url = hs_api_search_url(st->server, st->table->object_type);
+		ExplainPropertyText("HubSpot call",
+							psprintf("POST %s (%s; pages of %d by hs_object_id)",
+									 url + strlen(st->server->api_url),
+									 hs_search_describe(st->filters), HS_SEARCH_PAGE), es);
 		return;
 	}
 	url = hs_api_list_url(st->server, st->table->object_type, st->base_query);
