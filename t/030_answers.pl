@@ -91,14 +91,14 @@ sub insert_rows
 }
 
 # "state:attempts x count" groups of the queue rows whose key (or, for
-# creates, properties->>'name') starts with $prefix, e.g. "done:1x20".
+# creates, properties->>'name') starts with $prefix (any case), e.g. "done:1x20".
 sub row_states
 {
 	my ($prefix) = @_;
 	return psql(qq{
 		SELECT string_agg(state || ':' || attempts || 'x' || n, ',' ORDER BY state, attempts)
 		  FROM (SELECT state, attempts, count(*) AS n FROM hubspot_queue
-				 WHERE coalesce(nullif(record_key, ''), properties->>'name') LIKE '$prefix%'
+				 WHERE coalesce(nullif(record_key, ''), properties->>'name') ILIKE '$prefix%'
 				 GROUP BY 1, 2) s});
 }
 
@@ -199,6 +199,13 @@ my @rows = map { [ split /\|/ ] } split /\n/, psql(q{
 	 WHERE record_key LIKE 'c1u-%' ORDER BY id});
 is(scalar(grep { $_->[2] eq lc $_->[0] && $_->[1] eq ($sim_id{ lc $_->[0] } // '') } @rows), 20,
 	'1q upsert: each row holds its own record (email and HubSpot id)');
+
+# keys in upper case: HubSpot answers with the email lowercased
+insert_rows('hubspot_contacts', 'C1X-', 5);
+is(psql(q{SELECT hubspot_flush('30 s')}), '0', '1q upsert, upper-case keys: settled');
+is(psql(q{SELECT count(*) FROM hubspot_queue WHERE record_key LIKE 'C1X-%' AND state = 'done'
+	AND result->'properties'->>'email' = lower(record_key)}),
+	'5', '1q upsert, upper-case keys: each row done with its own record');
 
 # queued updates by record id: matched by the id
 my @ids = map { $sim_id{"c1u-$_\@example.com"} } 1 .. 10;
