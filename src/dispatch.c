@@ -220,7 +220,7 @@ start_ready_calls(HsJob **jobs, int njobs, bool sync)
 				next = Min(next, (long) ((c->not_before - now) / 1000) + 1);
 				break;
 			}
-			if (hs_server_paused(job->server->serverid, hs_token_hash(job->token), &wait))
+			if (hs_server_paused(job->server->serverid, hs_token_hash(job->token), !sync, &wait))
 			{
 				HsCallResult r = {0};
 

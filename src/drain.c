@@ -125,7 +125,7 @@ skip_owners(HsServerState *st, HsSkip *skip)
 
 		if (nlive < lengthof(live))
 			live[nlive++] = hash;
-		if (hs_server_paused(st->serverid, hash, &wait) && wait == LONG_MAX / 2)
+		if (hs_server_paused(st->serverid, hash, true, &wait) && wait == LONG_MAX / 2)
 		{
 			skipped = true;
 			waiting_for(psprintf("paused: auth (mapping of role \"%s\" on server \"%s\", until its access_token changes)",
@@ -165,7 +165,7 @@ skipped(HsSkip *skip)
 
 		if (fs == NULL)
 			continue;
-		if (hs_server_paused(st[i].serverid, 0, &wait))
+		if (hs_server_paused(st[i].serverid, 0, true, &wait))
 		{
 			skip->servers[skip->nservers++] = st[i].serverid;
 			waiting_for(st[i].pause_kind == HS_PAUSE_DAILY ? "paused: daily limit" : "backing off", wait);

@@ -444,10 +444,12 @@ auth_pause(HsSlot *sl, uint32 token_hash)
  * May calls with this token go to the server?  An auth pause belongs to one
  * token (so to the user mappings that hold it): it ends as soon as the
  * mapping's token changes, and other tokens' calls go on meanwhile.  The
- * daily limit and backoff after failures hold the whole server.
+ * daily limit and backoff after failures hold the whole server; backoff
+ * only the worker's calls (backoff_too): a synchronous caller asked to
+ * send now, and retries by itself.
  */
 bool
-hs_server_paused(Oid serverid, uint32 token_hash, long *wait_ms)
+hs_server_paused(Oid serverid, uint32 token_hash, bool backoff_too, long *wait_ms)
 {
 	HsShared   *s = state();
 	TimestampTz now = GetCurrentTimestamp();
@@ -465,7 +467,8 @@ hs_server_paused(Oid serverid, uint32 token_hash, long *wait_ms)
 	{
 		if (sl->pause_kind != HS_PAUSE_NONE && sl->paused_until <= now)
 			sl->pause_kind = HS_PAUSE_NONE;
-		if (sl->pause_kind != HS_PAUSE_NONE)
+		if (sl->pause_kind != HS_PAUSE_NONE &&
+			(backoff_too || sl->pause_kind != HS_PAUSE_BACKOFF))
 		{
 			paused = true;
 			*wait_ms = (long) ((sl->paused_until - now) / 1000);

@@ -53,7 +53,7 @@ extern void hs_ratelimit_observe(uint32 token, const HsRateHeaders *h);
 extern void hs_ratelimit_limited(uint32 token, const char *policy, long wait_ms);
 extern void hs_ratelimit_figures(uint32 token, int rate_limit, HsBudgetFigures *f);
 
-extern bool hs_server_paused(Oid serverid, uint32 token_hash, long *wait_ms);
+extern bool hs_server_paused(Oid serverid, uint32 token_hash, bool backoff_too, long *wait_ms);
 extern void hs_server_pause(Oid serverid, HsPauseKind kind, long ms,
 							uint32 token_hash, const char *error);
 extern bool hs_server_auth_error(Oid serverid, uint32 token_hash, char *buf, size_t len);
