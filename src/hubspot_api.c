@@ -252,7 +252,8 @@ hex4(const char *p)
  * What jsonb_in would throw on, found without calling it: nesting beyond
  * HS_MAX_ANSWER_DEPTH (stack depth), numbers too long for numeric, \u0000
  * and lone surrogates, non-ASCII escapes a non-UTF-8 database cannot hold.
- * The text is already known to be valid JSON.  Returns NULL or the reason.
+ * It runs before the JSON parser (whatever the text is, the scan ends and
+ * recurses nowhere).  Returns NULL or the reason.
  */
 static const char *
 answer_hazard(const char *s, size_t len)
@@ -355,15 +356,16 @@ hs_api_parse_json(const char *text, size_t len, const char **why)
 		*why = "it is not valid text in the database's encoding";
 		return NULL;
 	}
+	/* before the parser, which recurses once per level and would blow the stack */
+	if ((hazard = answer_hazard(copy, len)) != NULL)
+	{
+		*why = hazard;
+		return NULL;
+	}
 	lex = hs_json_lex_context(copy, len, GetDatabaseEncoding(), false);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 	{
 		*why = "it is not JSON";
-		return NULL;
-	}
-	if ((hazard = answer_hazard(copy, len)) != NULL)
-	{
-		*why = hazard;
 		return NULL;
 	}
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));

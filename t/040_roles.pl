@@ -18,11 +18,14 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use IPC::Run ();
 use HubSpotSim;
 use HubSpotTest;
 
 my $t_file = time;
 my $sim = HubSpotSim->start();
+# stop the simulator even when a psql call dies half-way through the file
+END { $sim->stop if $sim }
 $sim->config({ tokens => { 'pat-super' => 'all', 'pat-alice' => 'all', 'pat-bob' => 'all',
 	'pat-dbo' => 'all' } });
 my $node = HubSpotTest::node('roles');
@@ -283,7 +286,6 @@ is(as('alice', q{SELECT count(DISTINCT what) >= 7 FROM alice.log WHERE who = 'al
 
 my $q_bob = "ARRAY[$bob_ids]::bigint[]";
 my $props = q{'{"firstname": "pwned", "email": "pwned@evil.example"}'::jsonb};
-my %attack;
 my @attack_sql = (
 	[ retry_all        => q{SELECT public.hubspot_retry()} ],
 	[ retry_ids_props  => qq{SELECT public.hubspot_retry($q_bob, $props)} ],
@@ -386,6 +388,9 @@ for my $v (sort keys %views)
 {
 	my $out = as('alice', $views{$v});
 	is(leaks($out), '', "alice: $v shows nothing of bob's");
+	# with her own (lying) operators and pg_has_role first in her search_path
+	$out = as('alice', "SET search_path = alice, public, pg_catalog; $views{$v}");
+	is(leaks($out), '', "alice, search_path alice first: $v shows nothing of bob's");
 }
 is(as('alice', q{SELECT count(*) FROM hubspot_queue WHERE record_key LIKE 'bob%'}), '0',
 	'alice: no row of bob\'s in hubspot_queue');
@@ -434,6 +439,24 @@ is(val_as('bob', "SELECT hubspot_retry(ARRAY[$bob_failed]::bigint[], '{\"firstna
 is(su(q{SELECT hubspot_flush('30 s')}), '0', 'bob\'s retried row settled');
 is(val_as('bob', "SELECT hubspot_discard(ARRAY[$bob_failed]::bigint[])"), '1', 'bob: hubspot_discard(his id) = 1');
 is(su("SELECT state FROM hubspot_queue WHERE id = $bob_failed"), 'discarded', 'bob\'s row is discarded');
+
+# NOTIFY hubspot_fdw_failed reaches every listener: it carries counts only.
+{
+	my ($lout, $lerr) = ('', '');
+	my $script = "LISTEN hubspot_fdw_failed;\nSELECT pg_sleep(5);\nSELECT 'listened';\n";
+	# (input from a file: IPC::Run feeds a scalar only while it is pumped)
+	my $file = PostgreSQL::Test::Utils::tempdir() . '/listen.sql';
+	PostgreSQL::Test::Utils::append_to_file($file, $script);
+	my $lh = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-U', 'alice' ],
+		'<', $file, '>', \$lout, '2>', \$lerr);
+	$node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity
+		WHERE usename = 'alice' AND query LIKE 'SELECT pg_sleep%'}) or diag('alice is not listening');
+	as('bob', q{INSERT INTO bob.contacts (email, firstname) VALUES ('bob-secret2@@x', 'Bobsecretname2')});
+	$lh->finish;
+	like($lout, qr/hubspot_fdw_failed/, 'alice (listening) got NOTIFY hubspot_fdw_failed for bob\'s failed row');
+	is(leaks($lout), '', 'the NOTIFY payload carries nothing of bob\'s') or diag($lout);
+	note("NOTIFY as alice saw it: $lout");
+}
 
 # ================================================================== 3. views
 note('---- 3. views');
@@ -540,6 +563,8 @@ as('dbo', q{
 $node->restart;
 HubSpotTest::wait_worker($node, 'dbo_db');
 is(as('dbo', q{SHOW search_path}, 'dbo_db'), 'evil, pg_catalog, public', 'dbo_db: search_path set by its owner');
+is($node->safe_psql('dbo_db', q{SHOW search_path}), 'evil, pg_catalog, public',
+	'dbo_db: a superuser\'s session starts with it too');
 ($rc, $out, $err) = try_as('dbo', q{
 	INSERT INTO contacts (email, firstname) VALUES ('dbo-1@example.com', 'D1'), ('dbo-bad@@x', 'Bad');
 	INSERT INTO contacts (email, firstname) SELECT 'dbopack-' || g || '@example.com', 'P' FROM generate_series(1, 1500) g;
