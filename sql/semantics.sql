@@ -121,4 +121,19 @@ SELECT count(*) FROM hubspot_batch_read('contacts',
 		'inputs', (SELECT jsonb_agg(jsonb_build_object('id', g::text)) FROM generate_series(1001, 1060) g)));
 \! /usr/bin/python3 test/simctl.py calls
 
+-- archived 'true' reads archived records only, 'both' live and archived;
+-- neither goes to search (HubSpot's search never returns archived records)
+CREATE FOREIGN TABLE sem.contacts_archived (id text, email text, firstname text)
+	SERVER hubspot OPTIONS (object_type 'contacts', id_property 'email', archived 'true');
+CREATE FOREIGN TABLE sem.contacts_both (id text, email text, firstname text)
+	SERVER hubspot OPTIONS (object_type 'contacts', id_property 'email', archived 'both');
+SELECT email FROM sem.contacts_archived WHERE email LIKE 'gone%' ORDER BY email;
+SELECT email FROM sem.contacts_archived WHERE email = 'gone1@example.com';
+SELECT (SELECT count(*) FROM sem.contacts_both) =
+	   (SELECT count(*) FROM sem.contacts) + (SELECT count(*) FROM sem.contacts_archived) AS both_is_live_plus_archived;
+EXPLAIN (COSTS OFF) SELECT email FROM sem.contacts_both;
+EXPLAIN (COSTS OFF) SELECT email FROM sem.contacts_archived WHERE firstname = 'Gone';
+UPDATE sem.contacts_archived SET firstname = 'x';
+ALTER FOREIGN TABLE sem.contacts_both OPTIONS (SET archived 'maybe');
+
 DROP SCHEMA sem CASCADE;

@@ -181,7 +181,7 @@ start_call(HsCall *c)
 	if (c->req.url == NULL)
 	{
 		c->req.method = "POST";
-		c->req.url = hs_api_batch_url(job->server, job->object_type, job->op);
+		c->req.url = hs_api_batch_url(job->server, job->object_type, job->op, job->read_archived);
 		c->req.body = hs_api_body(job->op, ins, c->n, job->read_extra);
 		c->req.body_len = strlen(c->req.body);
 		c->req.token = job->token;

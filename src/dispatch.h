@@ -37,6 +37,7 @@ typedef struct HsJob
 	char	   *object_type;
 	HsOp		op;
 	char	   *read_extra;		/* batch/read: "properties":[...] etc. */
+	bool		read_archived;	/* batch/read of archived records */
 	HsInput   **inputs;
 	int			n;
 

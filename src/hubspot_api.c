@@ -80,10 +80,10 @@ objects_base(const HsServer *server, const char *object_type)
 }
 
 char *
-hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op)
+hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op, bool archived)
 {
-	return psprintf("%s/batch/%s%s", objects_base(server, object_type),
-					hs_op_name(op), op == HS_OP_READ ? "?archived=false" : "");
+	return psprintf("%s/batch/%s%s", objects_base(server, object_type), hs_op_name(op),
+					op != HS_OP_READ ? "" : archived ? "?archived=true" : "?archived=false");
 }
 
 char *

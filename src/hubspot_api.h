@@ -75,7 +75,8 @@ typedef struct HsOutcome
 
 extern const char *hs_op_name(HsOp op);
 extern bool hs_op_from_name(const char *name, HsOp *op);
-extern char *hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op);
+extern char *hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op,
+							  bool archived);
 extern char *hs_api_list_url(const HsServer *server, const char *object_type,
 							 const char *query);
 extern char *hs_api_search_url(const HsServer *server, const char *object_type);

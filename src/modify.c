@@ -223,6 +223,13 @@ begin_state(EState *estate, ResultRelInfo *rinfo, CmdType cmd)
 	st->rel = rel;
 	st->cmd = cmd;
 	st->table = hs_table_get(RelationGetRelid(rel));
+	if (st->table->archived == HS_ARCHIVED_TRUE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change foreign table \"%s\": it reads archived records",
+						RelationGetRelationName(rel)),
+				 errdetail("HubSpot does not change archived records."),
+				 errhint("Write through a table with archived 'false'; an upsert by a unique property creates the record anew.")));
 	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
 	foreign_column_map(&st->map, rel, st->table->id_property);
 	if (cmd == CMD_INSERT && st->table->id_property && st->map.key_attno == 0)

@@ -52,6 +52,7 @@ static const HsOption valid_options[] = {
 	{"object_type", ForeignTableRelationId},
 	{"id_property", ForeignTableRelationId},
 	{"delivery", ForeignTableRelationId},
+	{"archived", ForeignTableRelationId},
 	{"property", AttributeRelationId},
 	{NULL, InvalidOid}
 };
@@ -309,6 +310,14 @@ check_option_value(DefElem *def)
 		hs_check_property_name("option \"id_property\"", value);
 	else if (strcmp(name, "property") == 0)
 		hs_check_property_name("option \"property\"", value);
+	else if (strcmp(name, "archived") == 0)
+	{
+		if (strcmp(value, "false") != 0 && strcmp(value, "true") != 0 && strcmp(value, "both") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"archived\": \"%s\"", value),
+					 errhint("Use \"false\" (live records), \"true\" (archived records only) or \"both\".")));
+	}
 	else if (strcmp(name, "delivery") == 0)
 	{
 		if (strcmp(value, "on_commit") != 0 && strcmp(value, "immediate") != 0)
@@ -507,6 +516,7 @@ hs_table_get(Oid relid)
 	ForeignTable *ft = GetForeignTable(relid);
 	HsTable    *t = palloc0(sizeof(HsTable));
 	char	   *delivery;
+	char	   *archived;
 
 	t->relid = relid;
 	t->object_type = opt_string(ft->options, "object_type", NULL);
@@ -519,6 +529,9 @@ hs_table_get(Oid relid)
 	delivery = opt_string(ft->options, "delivery", "on_commit");
 	t->delivery = strcmp(delivery, "immediate") == 0 ?
 		HS_DELIVERY_IMMEDIATE : HS_DELIVERY_ON_COMMIT;
+	archived = opt_string(ft->options, "archived", "false");
+	t->archived = strcmp(archived, "true") == 0 ? HS_ARCHIVED_TRUE :
+		strcmp(archived, "both") == 0 ? HS_ARCHIVED_BOTH : HS_ARCHIVED_FALSE;
 	return t;
 }
 

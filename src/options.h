@@ -35,12 +35,21 @@ typedef struct HsServer
 	size_t		max_answer_bytes;
 } HsServer;
 
+/* Which records SELECT reads: live ones, archived ones, or both. */
+typedef enum HsArchived
+{
+	HS_ARCHIVED_FALSE,
+	HS_ARCHIVED_TRUE,
+	HS_ARCHIVED_BOTH
+} HsArchived;
+
 typedef struct HsTable
 {
 	Oid			relid;
 	char	   *object_type;
 	char	   *id_property;	/* NULL: INSERT creates */
 	HsDelivery	delivery;
+	HsArchived	archived;
 } HsTable;
 
 extern void hs_validate_options(List *options, Oid catalog);

@@ -77,6 +77,7 @@ typedef struct HsScanState
 	List	   *filters;		/* pushed to HubSpot's search, or NIL */
 	char	   *last_id;		/* search: the keyset, the last record id seen */
 	bool		wide;			/* properties read by batch/read, not in the URL */
+	bool		archived_pass;	/* listing archived records (archived 'true' or 'both') */
 	Jsonb	  **wide_results;	/* the current page's records, in page order */
 } HsScanState;
 
@@ -139,6 +140,9 @@ lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out)
 	HsTable    *t = hs_table_get(relid);
 	ListCell   *lc;
 
+	/* batch/read reads live or archived records, not both at once */
+	if (t->archived == HS_ARCHIVED_BOTH)
+		return NIL;
 	foreach(lc, baserel->baserestrictinfo)
 	{
 		Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
@@ -292,9 +296,10 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 			st->done = true;
 	}
 	st->filters = lthird(fs->fdw_private);
-	/* a search body HubSpot would refuse: list every page instead */
+	st->archived_pass = st->table->archived == HS_ARCHIVED_TRUE;
+	/* search never returns archived records; a body HubSpot would refuse */
 	if (st->filters != NIL &&
-		(st->wide || strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY))
+		(st->wide || st->table->archived != HS_ARCHIVED_FALSE || strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY))
 		st->filters = NIL;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -397,6 +402,8 @@ fetch_page(HsScanState *st)
 								hs_search_body(st->filters, st->props_json, st->last_id), true);
 	else
 	{
+		if (st->archived_pass)
+			query = psprintf("%s&archived=true", query);
 		url = hs_api_list_url(st->server, st->table->object_type, query);
 		st->page = hs_call_get(st->server, st->token, url);
 	}
@@ -415,11 +422,21 @@ fetch_page(HsScanState *st)
 			st->after = hs_jsonb_scalar_text(hs_jsonb_get(next->val.binary.data, "after", &v));
 	}
 	st->done = st->after == NULL;
+	/* archived 'both': the live records, then the archived ones */
+	if (st->done && !st->archived_pass && st->filters == NIL &&
+		st->table->archived == HS_ARCHIVED_BOTH)
+	{
+		st->archived_pass = true;
+		st->done = false;
+	}
 	if (st->filters != NIL && st->count > 0)
 		keyset_next(st, jv);
 	if (st->wide && st->count > 0)
 		read_page(st);
 	MemoryContextSwitchTo(old);
+	/* an empty page that is not the last (or the end of the live pass) */
+	if (st->count == 0 && !st->done)
+		return fetch_page(st);
 	return st->count > 0;
 }
 
@@ -484,6 +501,7 @@ run_lookup(HsScanState *st)
 	}
 	st->read = hs_job_new(st->server, st->token, st->table->object_type, HS_OP_READ, ins, i);
 	st->read->read_extra = psprintf("\"properties\":%s", st->props_json);
+	st->read->read_archived = st->table->archived == HS_ARCHIVED_TRUE;
 	if (prop && strstr(st->props_json, psprintf("\"%s\"", prop)) == NULL)
 		st->read->read_extra = psprintf("\"properties\":[\"%s\"%s%s", prop,
 										strlen(st->props_json) > 2 ? "," : "",
@@ -582,6 +600,7 @@ hsReScanForeignScan(ForeignScanState *node)
 	st->page = NULL;
 	st->after = NULL;
 	st->last_id = NULL;
+	st->archived_pass = st->table->archived == HS_ARCHIVED_TRUE;
 	st->done = false;
 	st->pos = st->count = 0;
 	st->read_pos = 0;
@@ -602,7 +621,8 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	/* the path only: the host is the server's business, not the plan's */
 	if (st->lookup != NIL)
 	{
-		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ);
+		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ,
+							   st->table->archived == HS_ARCHIVED_TRUE);
 		ExplainPropertyText("HubSpot call",
 							psprintf("POST %s (%d %s%s)", url + strlen(st->server->api_url),
 									 list_length(st->lookup),
@@ -619,9 +639,13 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 									 hs_search_describe(st->filters), HS_SEARCH_PAGE), es);
 		return;
 	}
-	url = hs_api_list_url(st->server, st->table->object_type, st->base_query);
+	url = hs_api_list_url(st->server, st->table->object_type,
+						  st->table->archived == HS_ARCHIVED_TRUE ?
+						  psprintf("%s&archived=true", st->base_query) : st->base_query);
 	ExplainPropertyText("HubSpot call",
-						psprintf("GET %s%s", url + strlen(st->server->api_url),
+						psprintf("GET %s%s%s", url + strlen(st->server->api_url),
+								 st->table->archived == HS_ARCHIVED_BOTH ?
+								 ", then the same with archived=true" : "",
 								 st->wide ? ", then POST batch/read of each page's ids (properties in the body)" : ""),
 						es);
 }
