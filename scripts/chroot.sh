@@ -108,6 +108,14 @@ hs_chroot_up() {
 		APT::Install-Recommends "false";
 		Dpkg::Use-Pty "false";
 	EOF
+	# A throwaway tree: no fsync, no docs, man pages or translations.
+	cat >"$HS_ROOT/etc/dpkg/dpkg.cfg.d/90hubspot-fdw" <<-'EOF'
+		force-unsafe-io
+		path-exclude=/usr/share/doc/*
+		path-exclude=/usr/share/man/*
+		path-exclude=/usr/share/locale/*
+		path-exclude=/usr/share/info/*
+	EOF
 	cp -L /etc/resolv.conf "$HS_ROOT/etc/resolv.conf" 2>/dev/null || true
 	printf '#!/bin/sh\nexit 101\n' >"$HS_ROOT/usr/sbin/policy-rc.d"
 	chmod 755 "$HS_ROOT/usr/sbin/policy-rc.d"
@@ -156,7 +164,7 @@ hs_chroot_copy_src() {
 	mkdir -p "$HS_ROOT$1"
 	tar -C "$SRC" --exclude=.git --exclude=tmp_check --exclude=tmp_check_regress \
 		--exclude=results --exclude=log --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-		-cf - . | tar -C "$HS_ROOT$1" -xf -
+		--exclude=./dist -cf - . | tar -C "$HS_ROOT$1" -xf -
 }
 
 # Processes whose root directory is the tree (started in the chroot).

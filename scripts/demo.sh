@@ -5,6 +5,7 @@
 # HubSpot simulator on loopback, then runs the main job in psql
 # (scripts/demo.sql).  With HUBSPOT_TOKEN set it talks to real HubSpot
 # (https://api.hubapi.com) with that private-app token instead.
+# HUBSPOT_FDW_INSTALLED=1 uses the hubspot_fdw already installed (the .deb).
 # Everything it started is stopped at the end.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
