@@ -170,11 +170,13 @@ budget_for(HsShared *s, uint32 token)
 	HsBudget   *free_b = NULL;
 	int			i;
 
+	if (token == 0)				/* 0 marks a free budget */
+		token = 1;
 	for (i = 0; i < HS_MAX_BUDGETS; i++)
 	{
 		HsBudget   *b = &s->budgets[i];
 
-		if (b->token == token && b->token != 0)
+		if (b->token == token)
 			return b;
 		if (b->token == 0 && free_b == NULL)
 			free_b = b;
@@ -188,7 +190,7 @@ budget_for(HsShared *s, uint32 token)
 				free_b = &s->budgets[i];
 	}
 	memset(free_b, 0, sizeof(HsBudget));
-	free_b->token = token ? token : 1;
+	free_b->token = token;
 	free_b->window_ms = HS_DEFAULT_WINDOW;
 	free_b->hs_max = -1;
 	free_b->hs_remaining = -1;
@@ -260,6 +262,20 @@ hs_ratelimit_wait(uint32 token, int rate_limit)
 	return wait;
 }
 
+/* Caller holds the lock: take a call from b's window if one is free now. */
+static bool
+take_call(HsBudget *b, int rate_limit, TimestampTz now, long *wait_ms)
+{
+	*wait_ms = budget_wait(b, rate_limit, now);
+	if (*wait_ms != 0)
+		return false;
+	b->ring[b->head] = now;
+	b->head = (b->head + 1) % HS_RING;
+	b->count = Min(b->count + 1, HS_RING);
+	b->last_used = now;
+	return true;
+}
+
 bool
 hs_ratelimit_acquire(Oid serverid, uint32 token, int rate_limit, long *wait_ms)
 {
@@ -270,16 +286,9 @@ hs_ratelimit_acquire(Oid serverid, uint32 token, int rate_limit, long *wait_ms)
 
 	lock(s);
 	b = budget_for(s, token);
-	*wait_ms = budget_wait(b, rate_limit, now);
-	ok = *wait_ms == 0;
+	ok = take_call(b, rate_limit, now, wait_ms);
 	if (ok)
-	{
-		b->ring[b->head] = now;
-		b->head = (b->head + 1) % HS_RING;
-		b->count = Min(b->count + 1, HS_RING);
-		b->last_used = now;
 		slot_for(s, serverid)->last_token = b->token;
-	}
 	unlock(s);
 	return ok;
 }
@@ -302,15 +311,7 @@ hs_ratelimit_acquire_search(uint32 token, long *wait_ms)
 	lock(s);
 	b = budget_for(s, token ^ HS_SEARCH_SALT);
 	b->window_ms = 1000;
-	*wait_ms = budget_wait(b, HS_SEARCH_PER_10S, now);
-	ok = *wait_ms == 0;
-	if (ok)
-	{
-		b->ring[b->head] = now;
-		b->head = (b->head + 1) % HS_RING;
-		b->count = Min(b->count + 1, HS_RING);
-		b->last_used = now;
-	}
+	ok = take_call(b, HS_SEARCH_PER_10S, now, wait_ms);
 	unlock(s);
 	return ok;
 }
