@@ -22,15 +22,16 @@ CREATE FOREIGN DATA WRAPPER hubspot_fdw
 -- ---------------------------------------------------------------------------
 CREATE TABLE hubspot_queue_data (
 	id			bigserial NOT NULL,		-- unique by its sequence; no index of its own
-	owner		oid NOT NULL,			-- role whose user mapping sends the row
-	server_id	oid NOT NULL,
+	owner		name NOT NULL,			-- role whose user mapping sends the row
+	server		text NOT NULL,			-- foreign server; both by name, so that
+										-- queued rows survive dump and restore
 	object_type text NOT NULL,
 	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive')),
 	id_property text,
 	record_key	text,
 	properties	jsonb,
 	state		text NOT NULL DEFAULT 'pending'
-				CHECK (state IN ('pending', 'sending', 'done', 'failed')),
+				CHECK (state IN ('pending', 'sending', 'done', 'failed', 'unknown', 'discarded')),
 	attempts	integer NOT NULL DEFAULT 0,
 	enqueued_at timestamptz NOT NULL DEFAULT now(),
 	sent_at		timestamptz,
@@ -41,12 +42,15 @@ CREATE TABLE hubspot_queue_data (
 -- for this one index only: done and failed rows get theirs when they settle.
 CREATE INDEX hubspot_queue_unsettled ON hubspot_queue_data (id)
 	WHERE state IN ('pending', 'sending');
--- hubspot_retry() of failed rows.
+-- hubspot_retry() of failed and unknown rows.
 CREATE INDEX hubspot_queue_failed ON hubspot_queue_data (id)
-	WHERE state = 'failed';
+	WHERE state IN ('failed', 'unknown');
 -- Retention cleanup of settled rows.
 CREATE INDEX hubspot_queue_done ON hubspot_queue_data (sent_at)
 	WHERE state = 'done';
+-- ... and of the rows kept longer (hubspot_fdw.failed_retention).
+CREATE INDEX hubspot_queue_unsent ON hubspot_queue_data (sent_at)
+	WHERE state IN ('failed', 'unknown', 'discarded');
 -- A queue churns: every row is updated twice and settled rows leave dead
 -- entries in the unsettled index, which the worker's claim walks over.
 ALTER TABLE hubspot_queue_data SET (autovacuum_vacuum_scale_factor = 0.01,
@@ -69,8 +73,8 @@ SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_data_id_seq', '');
 CREATE TABLE hubspot_queue_pack (
 	first_id	bigint NOT NULL,		-- ids[1], the lowest
 	last_id		bigint NOT NULL,		-- ids[n], the highest
-	owner		oid NOT NULL,
-	server_id	oid NOT NULL,
+	owner		name NOT NULL,
+	server		text NOT NULL,
 	object_type text NOT NULL,
 	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive')),
 	id_property text,
@@ -100,22 +104,22 @@ REVOKE ALL ON hubspot_queue_pack FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('hubspot_queue_pack', '');
 
 CREATE VIEW hubspot_queue WITH (security_barrier) AS
-	SELECT q.id, s.srvname::text AS server, q.object_type, q.operation,
+	SELECT q.id, q.server, q.object_type, q.operation,
 		   q.id_property, q.record_key, q.properties, q.state, q.attempts,
 		   q.enqueued_at, q.sent_at, q.result, q.error
 	  FROM hubspot_queue_data q
-	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = q.server_id
-	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
+	 WHERE q.owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+						WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))
 		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
 	UNION ALL
-	SELECT u.id, s.srvname::text, p.object_type, p.operation,
+	SELECT u.id, p.server, p.object_type, p.operation,
 		   p.id_property, u.record_key, u.properties, 'pending'::text, 0,
 		   p.enqueued_at, NULL::timestamptz, NULL::jsonb, NULL::jsonb
 	  FROM hubspot_queue_pack p
 	 CROSS JOIN LATERAL unnest(p.ids, p.record_keys, p.properties)
 		   AS u(id, record_key, properties)
-	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = p.server_id
-	 WHERE pg_catalog.pg_has_role(p.owner, 'USAGE')
+	 WHERE p.owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+						WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))
 		OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user);
 GRANT SELECT ON hubspot_queue TO PUBLIC;
 
@@ -159,9 +163,13 @@ CREATE FUNCTION hubspot_flush(timeout interval DEFAULT '60 s')
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'hubspot_flush' LANGUAGE C VOLATILE;
 
-CREATE FUNCTION hubspot_retry(ids bigint[] DEFAULT NULL)
+CREATE FUNCTION hubspot_retry(ids bigint[] DEFAULT NULL, properties jsonb DEFAULT NULL)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'hubspot_retry' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_discard(ids bigint[])
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hubspot_discard' LANGUAGE C VOLATILE;
 
 CREATE FUNCTION hubspot_push() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'hubspot_push' LANGUAGE C;
@@ -169,14 +177,22 @@ CREATE FUNCTION hubspot_push() RETURNS trigger
 -- ---------------------------------------------------------------------------
 -- Status
 -- ---------------------------------------------------------------------------
-CREATE FUNCTION hubspot_server_state(OUT server_id oid, OUT paused_until timestamptz,
-									 OUT pause_reason text, OUT last_error text,
+CREATE FUNCTION hubspot_server_state(OUT server_id oid, OUT server text,
+									 OUT paused_until timestamptz, OUT pause_reason text,
+									 OUT last_error text,
 									 OUT budget_used integer, OUT budget_max integer,
-									 OUT hubspot_remaining integer,
-									 OUT hubspot_daily_remaining bigint)
+									 OUT budget_window_ms integer,
+									 OUT budget_next_free timestamptz,
+									 OUT hubspot_max integer, OUT hubspot_remaining integer,
+									 OUT hubspot_daily_remaining bigint,
+									 OUT daily_limit_until timestamptz)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'hubspot_server_state' LANGUAGE C VOLATILE;
 
+-- Per server and object type, the caller's own rows (hubspot_queue shows a
+-- role its own rows only; a superuser all).  The time to drain is the
+-- pending rows at the pace of the last minute, or, with none done in it, at
+-- the budget's pace (calls per window, up to 100 rows a call).
 CREATE VIEW hubspot_queue_status AS
 	WITH q AS (
 		SELECT server, object_type,
@@ -184,17 +200,27 @@ CREATE VIEW hubspot_queue_status AS
 			   count(*) FILTER (WHERE state = 'sending') AS sending,
 			   count(*) FILTER (WHERE state = 'done') AS done,
 			   count(*) FILTER (WHERE state = 'failed') AS failed,
+			   count(*) FILTER (WHERE state = 'unknown') AS unknown,
+			   count(*) FILTER (WHERE state = 'discarded') AS discarded,
+			   count(*) FILTER (WHERE state = 'done' AND sent_at > now() - interval '1 minute')
+				   AS done_last_minute,
 			   now() - min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age,
 			   (array_agg(error ORDER BY id DESC) FILTER (WHERE error IS NOT NULL))[1] AS last_row_error
 		  FROM hubspot_queue
 		 GROUP BY server, object_type)
 	SELECT q.server, q.object_type, q.pending, q.sending, q.done, q.failed,
-		   q.oldest_pending_age,
+		   q.unknown, q.discarded, q.oldest_pending_age, q.done_last_minute,
+		   CASE WHEN q.pending + q.sending = 0 THEN interval '0'
+				WHEN q.done_last_minute > 0
+				THEN (q.pending + q.sending) * interval '1 minute' / q.done_last_minute
+				WHEN st.budget_max > 0
+				THEN make_interval(secs => (q.pending + q.sending) * st.budget_window_ms
+										   / (st.budget_max * 100 * 1000.0))
+		   END AS estimated_drain,
 		   st.paused_until, st.pause_reason, st.last_error AS server_error,
 		   q.last_row_error AS last_error
 	  FROM q
-	  LEFT JOIN pg_catalog.pg_foreign_server s ON s.srvname = q.server
-	  LEFT JOIN hubspot_server_state() st ON st.server_id = s.oid;
+	  LEFT JOIN hubspot_server_state() st ON st.server = q.server;
 GRANT SELECT ON hubspot_queue_status TO PUBLIC;
 
 CREATE FUNCTION hubspot_worker_status(OUT database name, OUT pid integer, OUT state text,
@@ -205,7 +231,8 @@ CREATE FUNCTION hubspot_worker_status(OUT database name, OUT pid integer, OUT st
 									  OUT ratelimit_remaining integer,
 									  OUT daily_remaining bigint,
 									  OUT paused_servers text,
-									  OUT last_error text, OUT last_activity timestamptz)
+									  OUT last_error text, OUT last_activity timestamptz,
+									  OUT budget text)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'hubspot_worker_status_fn' LANGUAGE C VOLATILE;
 
@@ -215,4 +242,19 @@ GRANT SELECT ON hubspot_worker_status TO PUBLIC;
 -- Start this database's worker once CREATE EXTENSION commits (no restart).
 CREATE FUNCTION hubspot_fdw_start_worker() RETURNS void
 	AS 'MODULE_PATHNAME', 'hubspot_fdw_start_worker' LANGUAGE C;
+-- No function runs with the caller's search_path: nothing a caller defines
+-- (an operator, a function) can run with the extension's rights.
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+			   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+				AND d.objid = p.oid AND d.deptype = 'e'
+			   JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'hubspot_fdw'
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
+	END LOOP;
+END $$;
+
 SELECT hubspot_fdw_start_worker();

@@ -80,6 +80,11 @@ define_gucs(void)
 							NULL,
 							&hs_retention_s, 7 * 86400, 0, INT_MAX, PGC_SIGHUP,
 							GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("hubspot_fdw.failed_retention",
+							"How long failed, unknown and discarded queue rows are kept.",
+							"Longer than done rows by default: someone may still fix, retry or look at them.",
+							&hs_failed_retention_s, 30 * 86400, 0, INT_MAX, PGC_SIGHUP,
+							GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomBoolVariable("hubspot_fdw.log_calls",
 							 "Log every HubSpot call (method, URL, status, time; never the token).",
 							 NULL,

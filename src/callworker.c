@@ -17,6 +17,7 @@
 #include "libpq/pqformat.h"
 #include "libpq/pqmq.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
@@ -223,6 +224,8 @@ hs_call_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(req->dboid, req->session_userid, 0);
 	SetUserIdAndSecContext(req->current_userid, req->sec_context);
 	pgstat_report_appname("hubspot_fdw call");
+	/* the database's search_path is its owner's to set: never ours to follow */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 
 	/* catalog lookups in a transaction; the HTTP calls after it, holding no snapshot */
 	cxt = AllocSetContextCreate(TopMemoryContext, "hubspot_fdw call", ALLOCSET_DEFAULT_SIZES);

@@ -6,6 +6,8 @@
 #include "postgres.h"
 #include "compat.h"
 
+#include "miscadmin.h"
+
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -217,6 +219,19 @@ hs_props_init(HsProps *p)
 	p->values = palloc(sizeof(char *) * p->cap);
 }
 
+static void
+props_append(HsProps *p, const char *name, const char *value)
+{
+	if (p->n == p->cap)
+	{
+		p->cap *= 2;
+		p->names = repalloc_huge(p->names, sizeof(char *) * p->cap);
+		p->values = repalloc_huge(p->values, sizeof(char *) * p->cap);
+	}
+	p->names[p->n] = name;
+	p->values[p->n++] = value;
+}
+
 void
 hs_props_add(HsProps *p, const char *name, const char *value)
 {
@@ -228,14 +243,7 @@ hs_props_add(HsProps *p, const char *name, const char *value)
 			p->values[i] = value;
 			return;
 		}
-	if (p->n == p->cap)
-	{
-		p->cap *= 2;
-		p->names = repalloc(p->names, sizeof(char *) * p->cap);
-		p->values = repalloc(p->values, sizeof(char *) * p->cap);
-	}
-	p->names[p->n] = name;
-	p->values[p->n++] = value;
+	props_append(p, name, value);
 }
 
 /* {"name":"value",...} for a request body */
@@ -294,6 +302,7 @@ hs_props_add_jsonb(HsProps *p, JsonbContainer *obj, const char *what)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
+	bool		fresh = p->n == 0;	/* jsonb's keys are unique already */
 
 	if (!JsonContainerIsObject(obj))
 		ereport(ERROR,
@@ -305,6 +314,7 @@ hs_props_add_jsonb(HsProps *p, JsonbContainer *obj, const char *what)
 	{
 		char	   *value;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok == WJB_KEY)
 		{
 			key = pnstrdup(v.val.string.val, v.val.string.len);
@@ -336,7 +346,10 @@ hs_props_add_jsonb(HsProps *p, JsonbContainer *obj, const char *what)
 					 errmsg("property \"%s\" of %s is too long", key, what),
 					 errdetail("The value has %zu bytes; HubSpot accepts at most %d characters.",
 							   strlen(value), HS_MAX_VALUE_LEN)));
-		hs_props_add(p, key, value);
+		if (fresh)
+			props_append(p, key, value);
+		else
+			hs_props_add(p, key, value);
 	}
 }
 

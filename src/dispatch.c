@@ -20,6 +20,7 @@
 #include "utils/wait_event.h"
 
 #include "dispatch.h"
+#include "keys.h"
 #include "ratelimit.h"
 
 /* Waits longer than this are not done in place: the job stops instead. */
@@ -67,10 +68,9 @@ input_lanes(HsJob *job, int *nlanes)
 	*nlanes = 1;
 	for (i = 0; i < job->n; i++)
 	{
-		char		key[NAMEDATALEN * 4];
 		struct
 		{
-			char		key[NAMEDATALEN * 4];
+			char	   *key;
 			int			count;
 		}		   *e;
 		bool		found;
@@ -78,17 +78,8 @@ input_lanes(HsJob *job, int *nlanes)
 		if (job->inputs[i]->key == NULL)
 			continue;
 		if (seen == NULL)
-		{
-			HASHCTL		ctl;
-
-			ctl.keysize = sizeof(key);
-			ctl.entrysize = sizeof(*e);
-			ctl.hcxt = CurrentMemoryContext;
-			seen = hash_create("hubspot_fdw input keys", Max(job->n, 16), &ctl,
-							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		}
-		strlcpy(key, job->inputs[i]->key, sizeof(key));
-		e = hash_search(seen, key, HASH_ENTER, &found);
+			seen = hs_key_table("hubspot_fdw input keys", job->n, sizeof(*e));
+		e = hash_search(seen, &job->inputs[i]->key, HASH_ENTER, &found);
 		lane[i] = found ? e->count : 0;
 		e->count = found ? e->count + 1 : 1;
 		*nlanes = Max(*nlanes, lane[i] + 1);
@@ -103,7 +94,7 @@ plan_job(HsJob *job)
 {
 	int			nlanes;
 	int		   *lane = input_lanes(job, &nlanes);
-	int			bs = job->server->batch_size;
+	int			bs = Min(job->server->batch_size, hs_api_batch_limit(job->op, job->read_extra));
 	int			l;
 
 	job->waves = NIL;
@@ -190,11 +181,14 @@ start_call(HsCall *c)
 	if (c->req.url == NULL)
 	{
 		c->req.method = "POST";
-		c->req.url = hs_api_batch_url(job->server, job->object_type, job->op);
+		c->req.url = hs_api_batch_url(job->server, job->object_type, job->op, job->read_archived);
 		c->req.body = hs_api_body(job->op, ins, c->n, job->read_extra);
 		c->req.body_len = strlen(c->req.body);
 		c->req.token = job->token;
 		c->req.timeout_ms = job->server->timeout_ms;
+		c->req.max_response = job->server->max_answer_bytes;
+		c->req.ca_file = job->server->ca_file;
+		c->req.at_most_once = job->op == HS_OP_CREATE;
 		c->req.arg = c;
 	}
 	pfree(ins);
@@ -226,7 +220,7 @@ start_ready_calls(HsJob **jobs, int njobs, bool sync)
 				next = Min(next, (long) ((c->not_before - now) / 1000) + 1);
 				break;
 			}
-			if (hs_server_paused(job->server->serverid, hs_token_hash(job->token), &wait))
+			if (hs_server_paused(job->server->serverid, hs_token_hash(job->token), !sync, &wait))
 			{
 				HsCallResult r = {0};
 
@@ -239,7 +233,8 @@ start_ready_calls(HsJob **jobs, int njobs, bool sync)
 				stop_job(job, HS_STOP_PAUSED, &r);
 				break;
 			}
-			if (!hs_ratelimit_acquire(job->server->serverid, job->server->rate_limit, &wait))
+			if (!hs_ratelimit_acquire(job->server->serverid, hs_token_hash(job->token),
+									  job->server->rate_limit, &wait))
 			{
 				/*
 				 * The worker leaves a job whose budget is far off to a later
@@ -296,6 +291,26 @@ backoff_ms(int tries)
 	return base / 2 + (long) (pg_prng_double(&pg_global_prng_state) * base / 2);
 }
 
+/* Every input of the call gets the call's error. */
+static void
+fail_inputs(HsCall *c, HsCallResult *res, bool transient)
+{
+	HsJob	   *job = c->job;
+	int			i;
+
+	for (i = 0; i < c->n; i++)
+	{
+		HsOutcome  *o = &job->out[c->idx[i]];
+
+		o->error = res->error;
+		/* a create HubSpot may have done is never sent again by itself */
+		if (transient && job->op == HS_OP_CREATE && res->maybe_applied)
+			o->unknown = true;
+		else
+			job->transient[c->idx[i]] = transient;
+	}
+}
+
 static void
 settle_call(HsCall *c, HsOutcome *out, HsCallResult *res, bool sync)
 {
@@ -323,10 +338,10 @@ settle_call(HsCall *c, HsOutcome *out, HsCallResult *res, bool sync)
 				w->unsettled += 2;
 				return;
 			}
-			pg_fallthrough;
+			fail_inputs(c, res, false);
+			return;
 		case HS_CALL_FAILED:
-			for (i = 0; i < c->n; i++)
-				job->out[c->idx[i]].error = res->error;
+			fail_inputs(c, res, false);
 			return;
 		case HS_CALL_AUTH:
 			stop_job(job, HS_STOP_AUTH, res);
@@ -337,7 +352,7 @@ settle_call(HsCall *c, HsOutcome *out, HsCallResult *res, bool sync)
 				stop_job(job, HS_STOP_DAILY, res);
 				return;
 			}
-			hs_ratelimit_limited(job->server->serverid, res->policy, res->wait_ms);
+			hs_ratelimit_limited(hs_token_hash(job->token), res->policy, res->wait_ms);
 			if (w)
 				requeue(c, w, 0);
 			return;
@@ -351,21 +366,34 @@ settle_call(HsCall *c, HsOutcome *out, HsCallResult *res, bool sync)
 			return;
 		case HS_CALL_RETRY:
 			c->tries++;
-			if (sync && c->tries < Min(HS_SYNC_MAX_TRIES, job->server->max_attempts) && w)
+			if (sync && w && !(job->op == HS_OP_CREATE && res->maybe_applied) &&
+				c->tries < Min(HS_SYNC_MAX_TRIES, job->server->max_attempts))
 			{
 				requeue(c, w, backoff_ms(c->tries));
 				return;
 			}
-			for (i = 0; i < c->n; i++)
-			{
-				job->out[c->idx[i]].error = res->error;
-				job->transient[c->idx[i]] = true;
-			}
+			fail_inputs(c, res, true);
 			/* the worker probes with one call, not with the whole backlog */
 			if (!sync)
 				stop_job(job, HS_STOP_TRANSIENT, res);
 			return;
 	}
+}
+
+/* HubSpot's rate headers, less any nonsense (said once per process). */
+static void
+observe_rate(HsServer *server, const char *token, HsRateHeaders *rate)
+{
+	static bool said = false;
+
+	if (rate->nonsense && !said)
+	{
+		said = true;
+		ereport(LOG,
+				(errmsg("hubspot_fdw: ignored rate-limit or Retry-After headers out of any sane range from server \"%s\"",
+						server->servername)));
+	}
+	hs_ratelimit_observe(hs_token_hash(token), rate);
 }
 
 static void
@@ -388,7 +416,7 @@ finish_call(HsHttpRequest *req, bool sync, HsDispatchStats *stats)
 				(errmsg("hubspot_fdw: POST %s -> %ld, %d inputs, %.1f ms%s%s",
 						req->url, req->status, c->n, req->elapsed_ms,
 						req->status == 0 ? ": " : "", req->status == 0 ? req->error : "")));
-	hs_ratelimit_observe(job->server->serverid, &req->rate);
+	observe_rate(job->server, job->token, &req->rate);
 	hs_api_parse(job->op, req, ins, c->n, out, &res);
 	if (job->stop != HS_STOP_NONE)
 	{
@@ -524,67 +552,110 @@ hs_job_raise(HsJob *job)
 						 ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION :
 						 ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("could not complete a HubSpot call for server \"%s\": %s",
-						srv, strcmp(cat ? cat : "", "NETWORK_ERROR") == 0 ?
-						"no answer" : "invalid answer"),
+						srv, strcmp(cat ? cat : "", "NETWORK_ERROR") == 0 ? "no answer" :
+						strcmp(cat ? cat : "", "INVALID_RESPONSE") == 0 ? "HubSpot's answer is unreadable" :
+						strcmp(cat ? cat : "", "INCOMPLETE_BATCH") == 0 ? "HubSpot did not complete the batch" :
+						"HubSpot failed"),
 				 errdetail("%s%s%s (after %d tries)", cat ? cat : "", cat ? ": " : "",
 						   msg ? msg : "unknown error",
 						   Min(HS_SYNC_MAX_TRIES, job->server->max_attempts))));
 	}
 }
 
+/* How long to wait before asking again after a failed GET. */
+static long
+get_retry_ms(HsHttpRequest *req, Jsonb *body, int tries)
+{
+	JsonbValue	v;
+	char	   *policy = NULL;
+
+	if (req->rate.retry_after_ms >= 0)
+		return req->rate.retry_after_ms;
+	if (req->status == 429)
+	{
+		if (body && JB_ROOT_IS_OBJECT(body))
+			policy = hs_jsonb_scalar_text(hs_jsonb_get(&body->root, "policyName", &v));
+		if (policy && strcmp(policy, "SECONDLY") == 0)
+			return 1000;
+		/* TEN_SECONDLY_ROLLING: the rest of HubSpot's window */
+		return req->rate.interval_ms > 0 ? req->rate.interval_ms : 10000;
+	}
+	if (req->status == 423)
+		return 2000;
+	return backoff_ms(tries);
+}
+
+/* One call, waited for; a cancel or an error ends it. */
+static void
+run_request(HsHttpRequest *req)
+{
+	PG_TRY();
+	{
+		hs_http_start(req);
+		while (hs_http_wait(1000) == NULL)
+			;
+	}
+	PG_CATCH();
+	{
+		hs_http_abort_all();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 /*
- * One GET, for reads and IMPORT FOREIGN SCHEMA: within the budget, waiting
- * out 429s, and an ERROR for anything but a JSON object answer.
+ * One GET or POST, for reads and IMPORT FOREIGN SCHEMA: within the budget,
+ * waiting out 429s as HubSpot says (the caller's statement_timeout and
+ * cancel end the wait), and an ERROR for anything but a JSON object answer.
  */
 Jsonb *
-hs_call_get(HsServer *server, const char *token, const char *url)
+hs_call_read(HsServer *server, const char *token, const char *url, const char *body_text,
+			 bool search)
 {
 	HsHttpRequest req;
-	volatile int tries = 0;
+	int			tries = 0;
 
 	for (;;)
 	{
-		HsHttpRequest *volatile done = NULL;
 		long		wait = 0;
-		Jsonb	   *body;
+		Jsonb	   *body = NULL;
+		const char *why = NULL;
 
 		memset(&req, 0, sizeof(req));
-		req.method = "GET";
+		req.method = body_text ? "POST" : "GET";
 		req.url = (char *) url;
+		req.body = (char *) body_text;
+		req.body_len = body_text ? strlen(body_text) : 0;
 		req.token = token;
 		req.timeout_ms = server->timeout_ms;
-		while (!hs_ratelimit_acquire(server->serverid, server->rate_limit, &wait))
+		req.max_response = server->max_answer_bytes;
+		req.ca_file = server->ca_file;
+		while (search ? !hs_ratelimit_acquire_search(hs_token_hash(token), &wait) :
+			   !hs_ratelimit_acquire(server->serverid, hs_token_hash(token), server->rate_limit, &wait))
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 Max(wait, 1), PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
-		PG_TRY();
-		{
-			hs_http_start(&req);
-			while (done == NULL)
-				done = hs_http_wait(1000);
-		}
-		PG_CATCH();
-		{
-			hs_http_abort_all();
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		hs_ratelimit_observe(server->serverid, &req.rate);
+		run_request(&req);
+		observe_rate(server, token, &req.rate);
 		if (hs_log_calls)
-			ereport(LOG, (errmsg("hubspot_fdw: GET %s -> %ld, %.1f ms", url, req.status, req.elapsed_ms)));
-		body = req.response_len ? hs_api_parse_json(req.response, req.response_len) : NULL;
-		if (req.status == 200 && body && JB_ROOT_IS_OBJECT(body))
+			ereport(LOG, (errmsg("hubspot_fdw: %s %s -> %ld, %.1f ms", req.method, url,
+								 req.status, req.elapsed_ms)));
+		if (req.response_len)
+			body = hs_api_parse_json(req.response, req.response_len, &why);
+		if (req.status == 200 && body && JB_ROOT_IS_OBJECT(body) && !JB_ROOT_IS_SCALAR(body))
 			return body;
-		if ((req.status == 429 || req.status == 423 || req.status >= 500 || req.status == 0 ||
-			 req.status == 200) && ++tries < HS_SYNC_MAX_TRIES)
+		/* rate limits are waited out for as long as the caller lets us */
+		if (req.status == 429 || req.status == 423 ||
+			((req.status >= 500 || req.status == 0 || req.status == 200) &&
+			 ++tries < HS_SYNC_MAX_TRIES))
 		{
-			long		ms = req.status == 429 ? 1000 : backoff_ms(tries);
+			long		ms = get_retry_ms(&req, body, tries);
 
-			if (req.rate.retry_after_s >= 0)
-				ms = req.rate.retry_after_s * 1000L;
+			if (req.status == 429 && !search)
+				hs_ratelimit_limited(hs_token_hash(token), NULL, ms);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 Min(ms, HS_MAX_INPLACE_WAIT_MS), PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
@@ -600,11 +671,19 @@ hs_call_get(HsServer *server, const char *token, const char *url)
 					(errcode(req.status == 0 ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION :
 							 req.status == 401 ? ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
 							 req.status == 403 ? ERRCODE_INSUFFICIENT_PRIVILEGE :
-							 req.status == 200 ? ERRCODE_PROTOCOL_VIOLATION : ERRCODE_FDW_ERROR),
+							 req.status == 200 ? ERRCODE_FDW_INVALID_DATA_TYPE : ERRCODE_FDW_ERROR),
 					 errmsg("HubSpot call for server \"%s\" failed", server->servername),
 					 req.status == 0 ? errdetail("%s", req.error) :
+					 req.status == 200 ?
+					 errdetail("HubSpot's answer could not be read: %s", why ? why : "it is not a JSON object") :
 					 errdetail("HubSpot answered %ld: %s", req.status,
 							   msg ? msg : "(no message)")));
 		}
 	}
+}
+
+Jsonb *
+hs_call_get(HsServer *server, const char *token, const char *url)
+{
+	return hs_call_read(server, token, url, NULL, false);
 }

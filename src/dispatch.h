@@ -37,6 +37,7 @@ typedef struct HsJob
 	char	   *object_type;
 	HsOp		op;
 	char	   *read_extra;		/* batch/read: "properties":[...] etc. */
+	bool		read_archived;	/* batch/read of archived records */
 	HsInput   **inputs;
 	int			n;
 
@@ -71,5 +72,7 @@ extern HsJob *hs_job_new(HsServer *server, char *token, char *object_type, HsOp 
 extern void hs_dispatch(HsJob **jobs, int njobs, bool sync, HsDispatchStats *stats);
 extern void hs_job_raise(HsJob *job);
 extern Jsonb *hs_call_get(HsServer *server, const char *token, const char *url);
+extern Jsonb *hs_call_read(HsServer *server, const char *token, const char *url,
+						   const char *body, bool search);
 
 #endif							/* HUBSPOT_DISPATCH_H */

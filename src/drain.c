@@ -13,19 +13,22 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
+#include "commands/async.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-#include "batch.h"
 #include "drain.h"
+#include "keys.h"
 #include "ratelimit.h"
+#include "resolve.h"
 
-#define HS_KEY_LEN 512
-#define HS_AUTH_PAUSE_MS	(3650L * 86400L * 1000L)
 
 typedef struct HsMerged
 {
@@ -39,6 +42,8 @@ typedef struct HsGroup
 {
 	Oid			serverid;
 	Oid			owner;
+	char	   *server_name;
+	char	   *owner_name;
 	char	   *object_type;
 	HsOp		op;
 	char	   *id_property;
@@ -47,13 +52,13 @@ typedef struct HsGroup
 	char	   *token;
 	Jsonb	   *error;			/* why the group cannot be sent */
 	HsJob	   *job;			/* one input per merged record; holds outcomes */
-	HsJob	   *sub;			/* archive by unique value: the resolved inputs */
-	int		   *sub_map;		/* sub's input k is job's input sub_map[k] */
+	HsResolve	resolve;		/* archive by unique value: the ids first */
+	bool		resolving;
 } HsGroup;
 
 typedef struct HsRecord
 {
-	char		key[HS_KEY_LEN];
+	char	   *key;			/* server, owner, type and record key: whole */
 	HsMerged   *m;
 	HsOp		op;
 	bool		blocked;
@@ -70,47 +75,108 @@ wake_within(long ms)
 }
 
 /*
- * Servers not to claim rows for: paused (for auth: while the token is the
- * one that failed), or out of rate budget for a while.
+ * What not to claim this round: servers paused as a whole (daily limit,
+ * backoff) or out of rate budget for a while, and the rows of owners whose
+ * token HubSpot refused (an auth pause is that mapping's alone).
  */
-static int
-skipped_servers(Oid *skip, int max)
+typedef struct HsSkip
+{
+	Oid			servers[64];
+	int			nservers;
+	Oid			pair_server[256];
+	Oid			pair_owner[256];
+	int			npairs;
+} HsSkip;
+
+/* Why the worker waits, for hubspot_worker_status. */
+char		hs_drain_waiting[128];
+
+static void
+waiting_for(const char *what, long ms)
+{
+	TimestampTz until = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+
+	if (hs_drain_waiting[0] == '\0' || (ms > 0 && ms < hs_drain_wake_ms))
+		snprintf(hs_drain_waiting, sizeof(hs_drain_waiting), "%s%s%s", what,
+				 ms > 0 ? " until " : "", ms > 0 ? timestamptz_to_str(until) : "");
+	wake_within(ms);
+}
+
+/*
+ * Owners whose rows wait on this server: their token was refused (an auth
+ * pause is that mapping's alone) or their app's budget is used up for a
+ * while (one budget per token, across servers).
+ */
+static void
+skip_owners(HsServerState *st, HsSkip *skip)
+{
+	int			nowners;
+	Oid		   *owners = hs_queue_pending_owners(st->serverid, &nowners);
+	HsServer   *server = hs_server_get(st->serverid);
+	uint32		live[64];
+	int			nlive = 0;
+	int			j;
+
+	for (j = 0; j < nowners && skip->npairs < lengthof(skip->pair_owner); j++)
+	{
+		uint32		hash = hs_token_hash(hs_token_find(st->serverid, owners[j]));
+		long		wait;
+		bool		skipped = false;
+
+		if (nlive < lengthof(live))
+			live[nlive++] = hash;
+		if (hs_server_paused(st->serverid, hash, true, &wait) && wait == LONG_MAX / 2)
+		{
+			skipped = true;
+			waiting_for(psprintf("paused: auth (mapping of role \"%s\" on server \"%s\", until its access_token changes)",
+								 GetUserNameFromId(owners[j], true) ? GetUserNameFromId(owners[j], true) : "?",
+								 server->servername), 0);
+		}
+		else if ((wait = hs_ratelimit_wait(hash, server->rate_limit)) > HS_BUDGET_STOP_MS)
+		{
+			skipped = true;
+			waiting_for("waiting for rate budget", wait);
+		}
+		if (skipped)
+		{
+			skip->pair_server[skip->npairs] = st->serverid;
+			skip->pair_owner[skip->npairs++] = owners[j];
+		}
+	}
+	/* a token that no pending row's mapping holds any more was changed */
+	if (nowners < 64)
+		hs_server_forget_auth(st->serverid, live, nlive);
+}
+
+static void
+skipped(HsSkip *skip)
 {
 	HsServerState st[64];
 	int			n = hs_server_states(st, 64);
-	int			k = 0;
 	int			i;
 
+	memset(skip, 0, sizeof(*skip));
 	hs_drain_wake_ms = -1;
-	for (i = 0; i < n && k < max; i++)
+	hs_drain_waiting[0] = '\0';
+	for (i = 0; i < n && skip->nservers < lengthof(skip->servers); i++)
 	{
 		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
-		uint32		hash = 0;
 		long		wait = 0;
 
 		if (fs == NULL)
 			continue;
-		if (st[i].pause_kind == HS_PAUSE_AUTH)
+		if (hs_server_paused(st[i].serverid, 0, true, &wait))
 		{
-			Oid			owner = hs_queue_pending_owner(st[i].serverid);
-
-			if (OidIsValid(owner))
-				hash = hs_token_hash(hs_token_find(st[i].serverid, owner));
-		}
-		if (hs_server_paused(st[i].serverid, hash, &wait))
-		{
-			skip[k++] = st[i].serverid;
-			wake_within(st[i].pause_kind == HS_PAUSE_AUTH ? 0 : wait);
+			skip->servers[skip->nservers++] = st[i].serverid;
+			waiting_for(st[i].pause_kind == HS_PAUSE_DAILY ? "paused: daily limit" : "backing off", wait);
 			continue;
 		}
-		wait = hs_ratelimit_wait(st[i].serverid, hs_server_get(st[i].serverid)->rate_limit);
-		if (wait > HS_BUDGET_STOP_MS)
-		{
-			skip[k++] = st[i].serverid;
-			wake_within(wait);
-		}
+		/* the cost of a look at the owners only where something may wait */
+		if (st[i].nauth > 0 ||
+			(st[i].last_token != 0 &&
+			 hs_ratelimit_wait(st[i].last_token, hs_server_get(st[i].serverid)->rate_limit) > 0))
+			skip_owners(&st[i], skip);
 	}
-	return k;
 }
 
 static bool
@@ -122,24 +188,24 @@ same_text(const char *a, const char *b)
 static void
 resolve_group(HsGroup *g)
 {
-	ForeignServer *fs = GetForeignServerExtended(g->serverid, FSV_MISSING_OK);
-
-	if (fs == NULL)
+	if (!OidIsValid(g->serverid))
 	{
 		g->error = hs_make_error("NO_SERVER",
-								 psprintf("foreign server %u no longer exists", g->serverid), 0);
+								 psprintf("foreign server \"%s\" does not exist", g->server_name), 0);
+		return;
+	}
+	if (!OidIsValid(g->owner))
+	{
+		g->error = hs_make_error("NO_ROLE",
+								 psprintf("role \"%s\" that queued the row does not exist", g->owner_name), 0);
 		return;
 	}
 	g->server = hs_server_get(g->serverid);
 	g->token = hs_token_find(g->serverid, g->owner);
 	if (g->token == NULL)
-	{
-		char	   *role = GetUserNameFromId(g->owner, true);
-
 		g->error = hs_make_error("NO_USER_MAPPING",
 								 psprintf("no user mapping with an access_token for role \"%s\" on server \"%s\"",
-										  role ? role : "?", fs->servername), 0);
-	}
+										  g->owner_name, g->server_name), 0);
 }
 
 static HsGroup *
@@ -151,7 +217,8 @@ group_for(HsDrainPlan *plan, HsQueueRow *r)
 	foreach(lc, plan->groups)
 	{
 		g = lfirst(lc);
-		if (g->serverid == r->serverid && g->owner == r->owner && g->op == r->op &&
+		if (strcmp(g->server_name, r->server_name) == 0 &&
+			strcmp(g->owner_name, r->owner_name) == 0 && g->op == r->op &&
 			strcmp(g->object_type, r->object_type) == 0 &&
 			same_text(g->id_property, r->id_property))
 			return g;
@@ -159,6 +226,8 @@ group_for(HsDrainPlan *plan, HsQueueRow *r)
 	g = palloc0(sizeof(HsGroup));
 	g->serverid = r->serverid;
 	g->owner = r->owner;
+	g->server_name = r->server_name;
+	g->owner_name = r->owner_name;
 	g->object_type = r->object_type;
 	g->op = r->op;
 	g->id_property = r->id_property;
@@ -200,7 +269,7 @@ static void
 add_row(HsDrainPlan *plan, HTAB *records, HsQueueRow *r)
 {
 	HsGroup    *g = group_for(plan, r);
-	char		key[HS_KEY_LEN];
+	char	   *key;
 	HsRecord   *rec;
 	bool		found;
 
@@ -209,9 +278,9 @@ add_row(HsDrainPlan *plan, HTAB *records, HsQueueRow *r)
 		merge_row(new_merged(g), r);
 		return;
 	}
-	snprintf(key, sizeof(key), "%u:%u:%s:%s", r->serverid, r->owner, r->object_type,
-			 hs_record_key(r->id_property, r->record_key));
-	rec = hash_search(records, key, HASH_ENTER, &found);
+	key = psprintf("%s\x1f%s\x1f%s\x1f%s", r->server_name, r->owner_name, r->object_type,
+				   hs_record_key(r->id_property, r->record_key));
+	rec = hash_search(records, &key, HASH_ENTER, &found);
 	if (!found)
 	{
 		rec->m = new_merged(g);
@@ -244,7 +313,7 @@ build_job(HsGroup *g)
 		in->id = last->record_key;
 		in->id_property = last->id_property;
 		in->key = hs_record_key(in->id_property, in->id);
-		in->trace_id = last->id;
+		in->trace = psprintf(INT64_FORMAT, last->id);
 		if (g->op != HS_OP_ARCHIVE)
 			in->properties = m->props ? JsonbToCString(NULL, &m->props->root, VARSIZE(m->props))
 				: "{}";
@@ -261,28 +330,27 @@ HsDrainPlan *
 hs_drain_claim(int limit, int *unpacked)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			skip[64];
-	int			nskip = skipped_servers(skip, 64);
+	HsSkip		skip;
 	HsDrainPlan *plan;
-	HASHCTL		ctl;
 	HTAB	   *records;
 	ListCell   *lc;
 	int			i;
 
+	skipped(&skip);
 	MemoryContextSwitchTo(cxt);
 	plan = palloc0(sizeof(HsDrainPlan));
-	plan->rows = hs_queue_claim(cxt, limit, skip, nskip, &plan->nrows, unpacked);
+	plan->rows = hs_queue_claim(cxt, limit, skip.servers, skip.nservers, skip.pair_server,
+								skip.pair_owner, skip.npairs, &plan->nrows, unpacked);
 	MemoryContextSwitchTo(cxt);
 	if (plan->nrows == 0)
 		return NULL;
 
-	ctl.keysize = HS_KEY_LEN;
-	ctl.entrysize = sizeof(HsRecord);
-	ctl.hcxt = CurrentMemoryContext;
-	records = hash_create("hubspot_fdw records", plan->nrows, &ctl,
-						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	records = hs_key_table("hubspot_fdw records", plan->nrows, sizeof(HsRecord));
 	for (i = 0; i < plan->nrows; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		add_row(plan, records, &plan->rows[i]);
+	}
 	foreach(lc, plan->groups)
 	{
 		HsGroup    *g = lfirst(lc);
@@ -293,125 +361,87 @@ hs_drain_claim(int limit, int *unpacked)
 	return plan;
 }
 
-/*
- * batch/archive takes record ids only: a record keyed by a unique value
- * (email, say) is looked up with batch/read first.  One already gone
- * counts as archived.
- */
-static List *
-lookup_jobs(List *groups)
-{
-	List	   *lookups = NIL;
-	ListCell   *lc;
-
-	foreach(lc, groups)
-	{
-		HsGroup    *g = lfirst(lc);
-		HsJob	   *read;
-
-		if (g->job == NULL || g->op != HS_OP_ARCHIVE || g->id_property == NULL)
-			continue;
-		read = hs_job_new(g->server, g->token, g->object_type, HS_OP_READ,
-						  g->job->inputs, g->job->n);
-		read->read_extra = psprintf("\"properties\":[\"%s\"]", g->id_property);
-		g->sub = read;
-		lookups = lappend(lookups, read);
-	}
-	return lookups;
-}
-
+/* Run jobs[0..n) to the end, if there are any. */
 static void
-use_lookup(HsGroup *g)
+dispatch_some(HsJob **jobs, int n, HsDrainResult *r)
 {
-	HsJob	   *read = g->sub;
-	HsJob	   *job = g->job;
-	HsInput   **ins = palloc(sizeof(HsInput *) * Max(job->n, 1));
-	int			n = 0;
-	int			i;
-
-	g->sub_map = palloc(sizeof(int) * Max(job->n, 1));
-	for (i = 0; i < job->n; i++)
-	{
-		JsonbValue	v;
-		HsOutcome  *o = &read->out[i];
-		char	   *cat = o->error ?
-			hs_jsonb_scalar_text(hs_jsonb_get(&o->error->root, "category", &v)) : NULL;
-
-		if (o->result)
-		{
-			HsInput    *in = palloc0(sizeof(HsInput));
-
-			in->id = hs_jsonb_scalar_text(hs_jsonb_get(&o->result->root, "id", &v));
-			in->key = in->id;
-			in->trace_id = job->inputs[i]->trace_id;
-			g->sub_map[n] = i;
-			ins[n++] = in;
-		}
-		else if (cat && strcmp(cat, "OBJECT_NOT_FOUND") == 0)
-			job->out[i].result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																	CStringGetDatum("{\"archived\": true, \"found\": false}")));
-		else
-		{
-			job->out[i] = *o;
-			job->transient[i] = read->transient[i];
-		}
-	}
-	job->stop = read->stop;
-	job->stop_result = read->stop_result;
-	g->sub = n > 0 && read->stop == HS_STOP_NONE ?
-		hs_job_new(g->server, g->token, g->object_type, HS_OP_ARCHIVE, ins, n) : NULL;
+	if (n > 0)
+		hs_dispatch(jobs, n, false, &r->calls);
 }
 
 void
 hs_drain_send(HsDrainPlan *plan, HsDrainResult *r)
 {
 	HsJob	  **jobs = palloc(sizeof(HsJob *) * Max(list_length(plan->groups), 1));
-	List	   *lookups = lookup_jobs(plan->groups);
 	int			n = 0;
 	ListCell   *lc;
 
-	if (lookups != NIL)
-	{
-		int			k = 0;
-
-		foreach(lc, lookups)
-			jobs[k++] = lfirst(lc);
-		hs_dispatch(jobs, k, false, &r->calls);
-		foreach(lc, plan->groups)
-		{
-			HsGroup    *g = lfirst(lc);
-
-			if (g->sub)
-				use_lookup(g);
-		}
-	}
+	/* archives by unique value look their record ids up first */
 	foreach(lc, plan->groups)
 	{
 		HsGroup    *g = lfirst(lc);
 
-		if (g->sub)
-			jobs[n++] = g->sub;
-		else if (g->job && !(g->op == HS_OP_ARCHIVE && g->id_property))
+		if (g->job && hs_resolve_needed(g->job))
+		{
+			g->resolving = true;
+			jobs[n++] = hs_resolve_begin(&g->resolve, g->job);
+		}
+	}
+	dispatch_some(jobs, n, r);
+	n = 0;
+	foreach(lc, plan->groups)
+	{
+		HsGroup    *g = lfirst(lc);
+		HsJob	   *sub;
+
+		if (g->resolving)
+		{
+			if ((sub = hs_resolve_lookup_done(&g->resolve)) != NULL)
+				jobs[n++] = sub;
+		}
+		else if (g->job)
 			jobs[n++] = g->job;
 	}
-	if (n > 0)
-		hs_dispatch(jobs, n, false, &r->calls);
+	dispatch_some(jobs, n, r);
 	foreach(lc, plan->groups)
 	{
 		HsGroup    *g = lfirst(lc);
-		int			k;
 
-		if (g->sub == NULL)
+		if (g->resolving)
+			hs_resolve_finish(&g->resolve);
+	}
+}
+
+/*
+ * A round that failed with an ERROR while HubSpot's answers were being
+ * read: every input without an outcome gets one that says so.  Creates
+ * may have been sent: they become unknown; the rest are tried again.
+ */
+void
+hs_drain_fail_unsettled(HsDrainPlan *plan, const char *message)
+{
+	Jsonb	   *e = hs_make_error("INTERNAL_ERROR",
+								  psprintf("the round failed while sending: %s", message), 0);
+	ListCell   *lc;
+
+	foreach(lc, plan->groups)
+	{
+		HsGroup    *g = lfirst(lc);
+		int			i;
+
+		if (g->job == NULL)
 			continue;
-		for (k = 0; k < g->sub->n; k++)
+		for (i = 0; i < g->job->n; i++)
 		{
-			g->job->out[g->sub_map[k]] = g->sub->out[k];
-			g->job->transient[g->sub_map[k]] = g->sub->transient[k];
-		}
-		if (g->sub->stop != HS_STOP_NONE)
-		{
-			g->job->stop = g->sub->stop;
-			g->job->stop_result = g->sub->stop_result;
+			HsOutcome  *o = &g->job->out[i];
+
+			if (o->result || o->error)
+				continue;
+			o->error = e;
+			if (g->op == HS_OP_CREATE)
+				o->unknown = true;
+			else
+				o->retry = true;
 		}
 	}
 }
@@ -435,7 +465,7 @@ apply_stop(HsGroup *g, bool transient_seen, HsDrainResult *r)
 	switch (job->stop)
 	{
 		case HS_STOP_AUTH:
-			hs_server_pause(g->serverid, HS_PAUSE_AUTH, HS_AUTH_PAUSE_MS,
+			hs_server_pause(g->serverid, HS_PAUSE_AUTH, 0,
 							hs_token_hash(g->token),
 							psprintf("%ld %s: %s", job->stop_result.status,
 									 job->stop_result.category ? job->stop_result.category : "", msg));
@@ -496,14 +526,92 @@ settle_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsOutcome *o, bool transien
 	if (o->error == NULL)
 		return;
 	s->error = o->error;
-	s->attempt = (transient && outage && no_answer(o->error)) ? 0 : 1;
+	s->attempt = 1;
+	strlcpy(r->last_error, error_message(o->error), sizeof(r->last_error));
+	/* a create if absent looks its key up again first: that proves it */
+	if (o->unknown && row->op == HS_OP_CREATE && row->id_property != NULL)
+		transient = true;
+	else if (o->unknown)
+	{
+		/* it may exist in HubSpot: only the user can say whether to resend */
+		s->state = "unknown";
+		r->rows_failed++;
+		return;
+	}
+	transient |= o->retry;
+	if (transient && outage && no_answer(o->error))
+		s->attempt = 0;
 	if (!transient ||
 		(s->attempt && row->attempts + 1 >= (g->server ? g->server->max_attempts : 1)))
 	{
 		s->state = "failed";
 		r->rows_failed++;
 	}
-	strlcpy(r->last_error, error_message(o->error), sizeof(r->last_error));
+}
+
+/*
+ * NOTIFY hubspot_fdw_failed after a round in which rows became failed or
+ * unknown: counts per server and object type, never values, keys or
+ * tokens, once a round (in the settling transaction: sent at its commit).
+ */
+static void
+notify_failures(HsDrainPlan *plan, HsSettle *s, int n)
+{
+	typedef struct
+	{
+		const char *server;
+		const char *object_type;
+		int			failed;
+		int			unknown;
+	} Count;
+	Count	   *counts = palloc0(sizeof(Count) * Max(list_length(plan->groups), 1));
+	int			ncounts = 0;
+	StringInfoData buf;
+	ListCell   *lc;
+	int			k = 0;
+	int			c;
+
+	foreach(lc, plan->groups)
+	{
+		HsGroup    *g = lfirst(lc);
+		ListCell   *lc2;
+
+		for (c = 0; c < ncounts; c++)
+			if (strcmp(counts[c].server, g->server_name) == 0 &&
+				strcmp(counts[c].object_type, g->object_type) == 0)
+				break;
+		if (c == ncounts)
+		{
+			counts[c].server = g->server_name;
+			counts[c].object_type = g->object_type;
+			ncounts++;
+		}
+		foreach(lc2, g->merged)
+		{
+			HsMerged   *m = lfirst(lc2);
+			int			j;
+
+			for (j = 0; j < m->nrows; j++, k++)
+			{
+				counts[c].failed += strcmp(s[k].state, "failed") == 0;
+				counts[c].unknown += strcmp(s[k].state, "unknown") == 0;
+			}
+		}
+	}
+	initStringInfo(&buf);
+	for (c = 0; c < ncounts; c++)
+	{
+		/* NOTIFY payloads stop short of 8000 bytes */
+		if ((counts[c].failed == 0 && counts[c].unknown == 0) || buf.len > 7000)
+			continue;
+		appendStringInfo(&buf, "%s{\"server\":", buf.len ? "," : "");
+		escape_json(&buf, counts[c].server);
+		appendStringInfoString(&buf, ",\"object_type\":");
+		escape_json(&buf, counts[c].object_type);
+		appendStringInfo(&buf, ",\"failed\":%d,\"unknown\":%d}", counts[c].failed, counts[c].unknown);
+	}
+	if (buf.len > 0)
+		Async_Notify("hubspot_fdw_failed", psprintf("[%s]", buf.data));
 }
 
 void
@@ -530,7 +638,8 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 			bool		transient = g->job ? g->job->transient[i] : false;
 			int			k;
 
-			transient_seen |= transient;
+			/* an input the answer did not account for backs off like a failed call */
+			transient_seen |= transient || (g->job && g->job->out[i].retry);
 			for (k = 0; k < m->nrows; k++)
 				settle_row(&s[n++], m->rows[k], g, o, transient, outage, r);
 			i++;
@@ -538,6 +647,8 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 		if (g->job)
 			apply_stop(g, transient_seen, r);
 	}
+	if (r->rows_failed > 0)
+		notify_failures(plan, s, n);
 	foreach(lc, plan->deferred)
 		settle_row(&s[n++], lfirst(lc), NULL, NULL, false, false, r);
 	hs_queue_settle(s, n);

@@ -28,9 +28,11 @@ typedef struct HsDrainPlan
 } HsDrainPlan;
 
 extern long hs_drain_wake_ms;
+extern char hs_drain_waiting[128];
 
 extern HsDrainPlan *hs_drain_claim(int limit, int *unpacked);
 extern void hs_drain_send(HsDrainPlan *plan, HsDrainResult *r);
 extern void hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r);
+extern void hs_drain_fail_unsettled(HsDrainPlan *plan, const char *message);
 
 #endif							/* HUBSPOT_DRAIN_H */

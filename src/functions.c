@@ -31,6 +31,7 @@
 #include "utils/wait_event.h"
 
 #include "batch.h"
+#include "convert.h"
 #include "options.h"
 #include "queue_write.h"
 #include "ratelimit.h"
@@ -39,6 +40,7 @@
 PG_FUNCTION_INFO_V1(hubspot_enqueue);
 PG_FUNCTION_INFO_V1(hubspot_flush);
 PG_FUNCTION_INFO_V1(hubspot_retry);
+PG_FUNCTION_INFO_V1(hubspot_discard);
 PG_FUNCTION_INFO_V1(hubspot_server_state);
 PG_FUNCTION_INFO_V1(hubspot_worker_status_fn);
 
@@ -200,38 +202,132 @@ hubspot_flush(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(left);
 }
 
-/* Put failed rows (the caller's own, or all for a superuser) back to pending. */
-Datum
-hubspot_retry(PG_FUNCTION_ARGS)
+/* The caller's properties as a jsonb object of strings, or NULL. */
+static Jsonb *
+retry_properties(FunctionCallInfo fcinfo)
 {
-	Oid			caller = GetUserId();
+	Jsonb	   *jb;
+	HsProps		props;
+
+	if (PG_ARGISNULL(1))
+		return NULL;
+	jb = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"properties\" must be a JSON object"),
+				 errhint("For example: '{\"email\": \"ada@example.com\"}'.")));
+	hs_props_init(&props);
+	hs_props_add_jsonb(&props, &jb->root, "argument \"properties\"");
+	return hs_props_jsonb(&props);
+}
+
+/*
+ * Run one UPDATE of the caller's own rows (a superuser's: anyone's) as the
+ * queue's owner: $1 the ids or NULL, $2 the caller, $3 whether superuser,
+ * $4 the properties or NULL.  Returns how many rows it changed.
+ */
+static int64
+update_own_rows(FunctionCallInfo fcinfo, const char *sql_fmt, Jsonb *props)
+{
 	char	   *q;
 	Oid			owner = queue_owner(fcinfo, &q, NULL);
 	Oid			save_userid;
 	int			save_sec;
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	Oid			types[3] = {INT8ARRAYOID, OIDOID, BOOLOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			types[4] = {INT8ARRAYOID, OIDOID, BOOLOID, JSONBOID};
 	int64		n;
 
 	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 	nulls[0] = PG_ARGISNULL(0) ? 'n' : ' ';
-	args[1] = ObjectIdGetDatum(caller);
+	args[1] = ObjectIdGetDatum(GetUserId());
 	args[2] = BoolGetDatum(superuser());
+	args[3] = props ? JsonbPGetDatum(props) : (Datum) 0;
+	nulls[3] = props ? ' ' : 'n';
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
-	if (SPI_execute_with_args(psprintf("UPDATE %s SET state = 'pending', attempts = 0 "
-									   "WHERE state = 'failed' AND ($1 IS NULL OR id = ANY($1)) "
-									   "AND ($3 OR pg_catalog.pg_has_role($2, owner, 'USAGE'))", q),
-							  3, types, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "hubspot_fdw: could not retry failed rows");
+	if (SPI_execute_with_args(psprintf(sql_fmt, q), 4, types, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "hubspot_fdw: could not update queued rows");
 	n = (int64) SPI_processed;
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec);
+	return n;
+}
+
+/*
+ * Put the caller's failed and unknown rows (all, or the given ids) back to
+ * pending, with properties merged over each row's own.  Every operator and
+ * function below is schema-qualified: the caller's search_path plays no part.
+ */
+Datum
+hubspot_retry(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *props = retry_properties(fcinfo);
+	int64		n;
+
+	n = update_own_rows(fcinfo,
+						"UPDATE %s SET state = 'pending', attempts = 0, "
+						"properties = CASE WHEN $4 IS NULL OR operation OPERATOR(pg_catalog.=) 'archive' "
+						"THEN properties ELSE pg_catalog.jsonb_concat(coalesce(properties, '{}'), $4) END "
+						"WHERE state OPERATOR(pg_catalog.=) ANY ('{failed,unknown}'::pg_catalog.text[]) "
+						"AND ($1 IS NULL OR id OPERATOR(pg_catalog.=) ANY ($1)) "
+						"AND ($3 OR owner OPERATOR(pg_catalog.=) ANY (SELECT r.rolname FROM pg_catalog.pg_roles r "
+									"WHERE pg_catalog.pg_has_role($2, r.oid, 'USAGE')))",
+						props);
 	if (n > 0)
 		hs_queue_mark_queued();
 	PG_RETURN_INT64(n);
+}
+
+/*
+ * Settle the caller's given pending, failed or unknown rows as discarded;
+ * a row being sent is left alone.  Packed rows are unpacked first, so that
+ * they can be settled one by one.
+ */
+Datum
+hubspot_discard(PG_FUNCTION_ARGS)
+{
+	char	   *q;
+	char	   *pack;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			type = INT8ARRAYOID;
+	Datum		arg;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"ids\" must not be NULL"),
+				 errhint("Name the queue ids to discard, e.g. ARRAY(SELECT id FROM hubspot_queue WHERE state = 'failed').")));
+	arg = PG_GETARG_DATUM(0);
+	owner = queue_owner(fcinfo, &q, &pack);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	/* the queue table before the pack table, as the worker locks them */
+	if (SPI_execute(psprintf("LOCK TABLE %s IN ROW EXCLUSIVE MODE", q), false, 0) != SPI_OK_UTILITY ||
+		SPI_execute_with_args(psprintf("WITH p AS (DELETE FROM %s p WHERE p.ids OPERATOR(pg_catalog.&&) $1 "
+									   "RETURNING *) "
+									   "INSERT INTO %s (id, owner, server, object_type, operation, "
+									   "id_property, record_key, properties, enqueued_at) "
+									   "SELECT u.id, p.owner, p.server, p.object_type, p.operation, "
+									   "p.id_property, u.record_key, u.properties, p.enqueued_at "
+									   "FROM p, unnest(p.ids, p.record_keys, p.properties) "
+									   "AS u(id, record_key, properties)", pack, q),
+							  1, &type, &arg, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "hubspot_fdw: could not unpack queued rows");
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	PG_RETURN_INT64(update_own_rows(fcinfo,
+									"UPDATE %s SET state = 'discarded', sent_at = pg_catalog.now() "
+									"WHERE state OPERATOR(pg_catalog.=) ANY ('{pending,failed,unknown}'::pg_catalog.text[]) "
+									"AND id OPERATOR(pg_catalog.=) ANY ($1) "
+									"AND ($3 OR owner OPERATOR(pg_catalog.=) ANY (SELECT r.rolname FROM pg_catalog.pg_roles r "
+									"WHERE pg_catalog.pg_has_role($2, r.oid, 'USAGE')))",
+									NULL));
 }
 
 static const char *
@@ -250,6 +346,53 @@ pause_name(HsPauseKind k)
 	}
 }
 
+/*
+ * The pause that holds the caller's rows on a server: the server's own
+ * (daily limit, backoff), else an auth pause of the caller's token (a
+ * superuser sees any token's).  errbuf gets its text when the caller may
+ * read it: HubSpot's messages can quote another role's values, so a role
+ * sees only its own token's error; superusers see every error.
+ */
+static const char *
+pause_for_caller(HsServerState *st, char *errbuf, size_t len)
+{
+	bool		su = superuser();
+	char	   *token;
+	uint32		mine;
+
+	errbuf[0] = '\0';
+	if (su)
+		strlcpy(errbuf, st->last_error, len);
+	if (st->pause_kind != HS_PAUSE_NONE)
+		return pause_name(st->pause_kind);
+	token = hs_token_find(st->serverid, GetUserId());
+	mine = token ? hs_token_hash(token) : 0;
+	if (mine != 0 && hs_server_auth_error(st->serverid, mine, errbuf, len))
+		return "auth";
+	if (su && st->nauth > 0)
+	{
+		(void) hs_server_auth_error(st->serverid, st->auth_tokens[0], errbuf, len);
+		return "auth";
+	}
+	return NULL;
+}
+
+/*
+ * The budget the caller's rows draw on at a server: their own mapping's
+ * token; a superuser without one sees the token the server used last.
+ */
+static bool
+budget_for_caller(HsServerState *st, HsBudgetFigures *f)
+{
+	char	   *token = hs_token_find(st->serverid, GetUserId());
+	uint32		hash = token ? hs_token_hash(token) : (superuser() ? st->last_token : 0);
+
+	if (hash == 0)
+		return false;
+	hs_ratelimit_figures(hash, hs_server_get(st->serverid)->rate_limit, f);
+	return true;
+}
+
 Datum
 hubspot_server_state(PG_FUNCTION_ARGS)
 {
@@ -261,24 +404,42 @@ hubspot_server_state(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (i = 0; i < n; i++)
 	{
-		Datum		v[8];
-		bool		nl[8] = {0};
-		const char *reason = pause_name(st[i].pause_kind);
+		Datum		v[13];
+		bool		nl[13] = {0};
+		char		err[512];
+		const char *reason = pause_for_caller(&st[i], err, sizeof(err));
+		bool		auth = reason && strcmp(reason, "auth") == 0;
+		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
+		HsBudgetFigures f;
+		bool		have = fs && budget_for_caller(&st[i], &f);
 
+		if (fs == NULL)
+			continue;
 		v[0] = ObjectIdGetDatum(st[i].serverid);
-		v[1] = TimestampTzGetDatum(st[i].paused_until);
-		nl[1] = reason == NULL;
-		v[2] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-		nl[2] = reason == NULL;
-		v[3] = CStringGetTextDatum(st[i].last_error);
-		nl[3] = st[i].last_error[0] == '\0';
-		v[4] = Int32GetDatum(st[i].budget_used);
-		v[5] = Int32GetDatum(st[i].budget_max);
-		nl[5] = st[i].budget_max < 0;
-		v[6] = Int32GetDatum(st[i].hs_remaining);
-		nl[6] = st[i].hs_remaining < 0;
-		v[7] = Int64GetDatum(st[i].hs_daily_remaining);
-		nl[7] = st[i].hs_daily_remaining < 0;
+		v[1] = CStringGetTextDatum(fs->servername);
+		v[2] = TimestampTzGetDatum(st[i].paused_until);
+		/* an auth pause lasts until the token changes: no date to give */
+		nl[2] = reason == NULL || auth;
+		v[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+		nl[3] = reason == NULL;
+		v[4] = CStringGetTextDatum(err);
+		nl[4] = err[0] == '\0';
+		v[5] = Int32GetDatum(have ? f.used : 0);
+		nl[5] = !have;
+		v[6] = Int32GetDatum(have ? f.calls_per_window : 0);
+		nl[6] = !have;
+		v[7] = Int32GetDatum(have ? f.window_ms : 0);
+		nl[7] = !have;
+		v[8] = TimestampTzGetDatum(have ? f.next_free : 0);
+		nl[8] = !have;
+		v[9] = Int32GetDatum(have ? f.hs_max : 0);
+		nl[9] = !have || f.hs_max < 0;
+		v[10] = Int32GetDatum(have ? f.hs_remaining : 0);
+		nl[10] = !have || f.hs_remaining < 0;
+		v[11] = Int64GetDatum(have ? f.hs_daily_remaining : 0);
+		nl[11] = !have || f.hs_daily_remaining < 0;
+		v[12] = TimestampTzGetDatum(have ? f.daily_until : 0);
+		nl[12] = !have || f.daily_until == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
 	}
 	return (Datum) 0;
@@ -297,14 +458,43 @@ paused_list(HsServerState *st, int n, int *remaining, long *daily)
 	for (i = 0; i < n; i++)
 	{
 		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
-		const char *reason = pause_name(st[i].pause_kind);
+		char		err[512];
+		const char *reason = pause_for_caller(&st[i], err, sizeof(err));
+		HsBudgetFigures f;
 
-		if (st[i].hs_remaining >= 0)
-			*remaining = *remaining < 0 ? st[i].hs_remaining : Min(*remaining, st[i].hs_remaining);
-		if (st[i].hs_daily_remaining >= 0)
-			*daily = *daily < 0 ? st[i].hs_daily_remaining : Min(*daily, st[i].hs_daily_remaining);
+		if (fs && budget_for_caller(&st[i], &f))
+		{
+			if (f.hs_remaining >= 0)
+				*remaining = *remaining < 0 ? f.hs_remaining : Min(*remaining, f.hs_remaining);
+			if (f.hs_daily_remaining >= 0)
+				*daily = *daily < 0 ? f.hs_daily_remaining : Min(*daily, f.hs_daily_remaining);
+		}
 		if (reason && fs)
 			appendStringInfo(&buf, "%s%s (%s)", buf.len ? ", " : "", fs->servername, reason);
+	}
+	return buf.len ? buf.data : NULL;
+}
+
+/* "server: used/calls per window s, next call at ...", for each server */
+static char *
+budget_list(HsServerState *st, int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		ForeignServer *fs = GetForeignServerExtended(st[i].serverid, FSV_MISSING_OK);
+		HsBudgetFigures f;
+
+		if (fs == NULL || !budget_for_caller(&st[i], &f))
+			continue;
+		appendStringInfo(&buf, "%s%s: %d of %d calls per %.1f s used, next call %s",
+						 buf.len ? "; " : "", fs->servername, f.used, f.calls_per_window,
+						 f.window_ms / 1000.0,
+						 f.next_free <= GetCurrentTimestamp() ? "now" :
+						 psprintf("at %s", timestamptz_to_str(f.next_free)));
 	}
 	return buf.len ? buf.data : NULL;
 }
@@ -320,13 +510,14 @@ hubspot_worker_status_fn(PG_FUNCTION_ARGS)
 	int			remaining;
 	long		daily;
 	char	   *paused = paused_list(st, ns, &remaining, &daily);
+	char	   *budgets = budget_list(st, ns);
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (i = 0; i < n; i++)
 	{
-		Datum		v[15];
-		bool		nl[15] = {0};
+		Datum		v[16];
+		bool		nl[16] = {0};
 		char	   *db = get_database_name(w[i].dboid);
 		bool		here = w[i].dboid == MyDatabaseId;
 
@@ -351,10 +542,13 @@ hubspot_worker_status_fn(PG_FUNCTION_ARGS)
 		nl[11] = !here || daily < 0;
 		v[12] = paused ? CStringGetTextDatum(paused) : (Datum) 0;
 		nl[12] = !here || paused == NULL;
+		/* HubSpot's error text can quote a role's values: superusers only */
 		v[13] = CStringGetTextDatum(w[i].last_error);
-		nl[13] = w[i].last_error[0] == '\0';
+		nl[13] = w[i].last_error[0] == '\0' || !superuser();
 		v[14] = TimestampTzGetDatum(w[i].last_activity);
 		nl[14] = w[i].last_activity == 0;
+		v[15] = budgets ? CStringGetTextDatum(budgets) : (Datum) 0;
+		nl[15] = !here || budgets == NULL;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
 	}
 	return (Datum) 0;

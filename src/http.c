@@ -23,7 +23,7 @@
 #include "http.h"
 
 #define HS_MAX_IN_FLIGHT		1024
-#define HS_MAX_RESPONSE			(256 * 1024 * 1024)
+#define HS_MAX_RESPONSE			(1024L * 1024 * 1024)
 #define HS_POLL_SLICE_MS		50
 
 typedef struct HsActive
@@ -102,7 +102,8 @@ write_cb(char *data, size_t size, size_t nmemb, void *userp)
 
 		while (cap < req->response_len + n + 1)
 			cap *= 2;
-		if (cap > HS_MAX_RESPONSE)
+		cap = Min(cap, req->max_response + 1);
+		if (req->response_len + n > req->max_response)
 		{
 			req->overflow = true;
 			return 0;
@@ -135,28 +136,95 @@ header_is(const char *line, size_t len, const char *name, const char **value)
 	return true;
 }
 
+/*
+ * A header's number, or -1 when it is missing, not a number, or outside
+ * [lo, hi]: one absurd answer must not freeze a server (a window of
+ * 2147483647 ms, a negative wait), so nonsense is ignored and flagged.
+ */
+static long
+header_number(const char *v, long lo, long hi, HsRateHeaders *rate)
+{
+	char	   *end;
+	long		n;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+		end++;
+	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+	{
+		rate->nonsense = true;
+		return -1;
+	}
+	return n;
+}
+
+/* Retry-After: delay-seconds or an HTTP-date (RFC 9110). */
+static long
+retry_after_ms(const char *v, HsRateHeaders *rate)
+{
+	char		buf[128];
+	size_t		len;
+	time_t		when;
+	long		s;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	strlcpy(buf, v, sizeof(buf));
+	len = strlen(buf);
+	while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	if (len > 0 && buf[0] >= '0' && buf[0] <= '9')
+	{
+		s = header_number(buf, 0, HS_MAX_RETRY_AFTER_S, rate);
+		return s < 0 ? -1 : s * 1000L;
+	}
+	when = curl_getdate(buf, NULL);
+	if (when == -1)
+	{
+		rate->nonsense = true;
+		return -1;
+	}
+	s = (long) (when - time(NULL));
+	return Min(Max(s, 0), HS_MAX_RETRY_AFTER_S) * 1000L;
+}
+
 static size_t
 header_cb(char *line, size_t size, size_t nmemb, void *userp)
 {
 	HsHttpRequest *req = (HsHttpRequest *) userp;
 	size_t		len = size * nmemb;
+	char		buf[256];
 	const char *v;
+	HsRateHeaders *r = &req->rate;
 
-	/* a new header block (after a redirect or 100) starts afresh */
+	/* a new header block (after a 100) starts afresh */
 	if (len > 5 && strncmp(line, "HTTP/", 5) == 0)
-		memset(&req->rate, -1, sizeof(req->rate));
-	else if (header_is(line, len, "X-HubSpot-RateLimit-Max", &v))
-		req->rate.max = atoi(v);
-	else if (header_is(line, len, "X-HubSpot-RateLimit-Remaining", &v))
-		req->rate.remaining = atoi(v);
-	else if (header_is(line, len, "X-HubSpot-RateLimit-Interval-Milliseconds", &v))
-		req->rate.interval_ms = atoi(v);
-	else if (header_is(line, len, "X-HubSpot-RateLimit-Daily", &v))
-		req->rate.daily = atol(v);
-	else if (header_is(line, len, "X-HubSpot-RateLimit-Daily-Remaining", &v))
-		req->rate.daily_remaining = atol(v);
-	else if (header_is(line, len, "Retry-After", &v))
-		req->rate.retry_after_s = atoi(v);
+	{
+		memset(r, -1, sizeof(*r));
+		r->nonsense = false;
+		return len;
+	}
+	/* header lines are not NUL-terminated; long ones are none of ours */
+	if (len >= sizeof(buf))
+		return len;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	/* HubSpot grants apps 100 to a few hundred calls a window; fewer than 10 is no real figure */
+	if (header_is(buf, len, "X-HubSpot-RateLimit-Max", &v))
+		r->max = (int) header_number(v, 10, 100000, r);
+	else if (header_is(buf, len, "X-HubSpot-RateLimit-Remaining", &v))
+		r->remaining = (int) header_number(v, 0, 100000, r);
+	else if (header_is(buf, len, "X-HubSpot-RateLimit-Interval-Milliseconds", &v))
+		r->interval_ms = (int) header_number(v, 100, 60000, r);
+	else if (header_is(buf, len, "X-HubSpot-RateLimit-Daily", &v))
+		r->daily = header_number(v, 1, 1000000000L, r);
+	else if (header_is(buf, len, "X-HubSpot-RateLimit-Daily-Remaining", &v))
+		r->daily_remaining = header_number(v, 0, 1000000000L, r);
+	else if (header_is(buf, len, "Retry-After", &v))
+		r->retry_after_ms = retry_after_ms(v, r);
 	return len;
 }
 
@@ -204,7 +272,11 @@ hs_http_start(HsHttpRequest *req)
 	req->response_len = 0;
 	req->response_cap = 0;
 	req->overflow = false;
+	req->maybe_sent = false;
+	if (req->max_response == 0 || req->max_response > HS_MAX_RESPONSE)
+		req->max_response = HS_MAX_RESPONSE;
 	memset(&req->rate, -1, sizeof(req->rate));
+	req->rate.nonsense = false;
 	req->easy = easy;
 	req->headers = NULL;
 
@@ -219,10 +291,23 @@ hs_http_start(HsHttpRequest *req)
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (req->ca_file)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, req->ca_file);
+	/* an answer is HubSpot's or nobody's: a redirect is never followed */
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+
+	/*
+	 * libcurl sends a request again by itself when a reused connection dies
+	 * before an answer: harmless for idempotent calls, a duplicate record for
+	 * a create.  A call that must go at most once takes a fresh connection,
+	 * where libcurl never retries.
+	 */
+	if (req->at_most_once)
+		curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, Min(req->timeout_ms, 10000L));
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, "hubspot_fdw/0.1");
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "hubspot_fdw/0.2");
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *) req->headers);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, (void *) easy);
@@ -245,6 +330,34 @@ hs_http_start(HsHttpRequest *req)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not start an HTTP call")));
 	}
+}
+
+/*
+ * Whether the server may have received the request: only a call that
+ * failed before a byte of it went out is known not to have happened.
+ * A create must never be re-sent when it may have been applied.
+ */
+static bool
+request_maybe_sent(CURL *easy, CURLcode result)
+{
+	long		sent = 0;
+
+	switch (result)
+	{
+		case CURLE_COULDNT_RESOLVE_PROXY:
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+			return false;
+		default:
+			break;
+	}
+	if (curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent == 0)
+		return false;
+	return true;
 }
 
 static HsHttpRequest *
@@ -275,11 +388,14 @@ collect_done(void)
 			req->status = 0;
 			req->transport_error = (int) msg->data.result;
 			if (req->overflow)
-				strlcpy(req->error, "answer larger than 256 MB", sizeof(req->error));
+				snprintf(req->error, sizeof(req->error),
+						 "HubSpot's answer is larger than %zu bytes (max_answer_bytes)",
+						 req->max_response);
 			else if (req->error[0] == '\0')
 				strlcpy(req->error, curl_easy_strerror(msg->data.result),
 						sizeof(req->error));
 		}
+		req->maybe_sent = request_maybe_sent(msg->easy_handle, msg->data.result);
 		forget_active(a);
 		return req;
 	}

@@ -9,6 +9,9 @@
 #ifndef HUBSPOT_HTTP_H
 #define HUBSPOT_HTTP_H
 
+/* HubSpot asks for at most a day (477 Migration in Progress). */
+#define HS_MAX_RETRY_AFTER_S	86400L
+
 /* Rate-limit figures a server sent back; -1 where a header was absent. */
 typedef struct HsRateHeaders
 {
@@ -17,7 +20,8 @@ typedef struct HsRateHeaders
 	int			interval_ms;
 	long		daily;
 	long		daily_remaining;
-	int			retry_after_s;
+	long		retry_after_ms;	/* -1: none */
+	bool		nonsense;		/* a header held a value out of any sane range */
 } HsRateHeaders;
 
 typedef struct HsHttpRequest
@@ -28,13 +32,17 @@ typedef struct HsHttpRequest
 	char	   *body;			/* NULL for GET */
 	size_t		body_len;
 	const char *token;			/* bearer token; never logged */
+	const char *ca_file;		/* CA bundle, or NULL for the system's */
 	long		timeout_ms;
+	size_t		max_response;	/* a longer answer fails the call; 0: default */
+	bool		at_most_once;	/* not idempotent: never sent twice by libcurl */
 	void	   *arg;			/* caller's */
 
 	/* filled in when the call completes */
 	long		status;			/* HTTP status, 0 if no answer */
 	int			transport_error;	/* libcurl code, 0 if an answer came */
 	char		error[256];		/* transport error text */
+	bool		maybe_sent;		/* the request may have reached the server */
 	char	   *response;		/* NUL-terminated body */
 	size_t		response_len;
 	HsRateHeaders rate;

@@ -3,10 +3,17 @@
  *		HubSpot's batch API: paths, request bodies, answers and errors.
  *
  * HubSpot answers in any order, lowercases emails, and reports partial
- * failures either as 207 or (from 2026-09) as 200 with errors[].  So every
- * input carries an objectWriteTraceId and answers are matched back by it,
- * then by id, and only as a last resort by position.  An input that cannot
- * be matched to anything gets an error of its own: nothing is dropped.
+ * failures either as 207 or (from 2026-09) as 200 with errors[].  A result
+ * or an error belongs to an input only when HubSpot says so: by the
+ * objectWriteTraceId every input carries, by record id, or by unique value
+ * (match_result is the one rule).  Never by position: an input nothing in
+ * the answer names gets an outcome that says so (unknown for a create,
+ * which may have happened; retry for the idempotent operations).
+ *
+ * The answer is whatever came over the wire: it is checked before jsonb
+ * sees it (depth, numbers, escapes), so a hostile or broken answer is a
+ * failed call with a message that says so, never an ERROR thrown in the
+ * worker.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -22,6 +29,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "compat.h"
 #include "hubspot_api.h"
 
 static const char *const op_names[] = {"upsert", "update", "create", "archive", "read"};
@@ -72,10 +80,10 @@ objects_base(const HsServer *server, const char *object_type)
 }
 
 char *
-hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op)
+hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op, bool archived)
 {
-	return psprintf("%s/batch/%s%s", objects_base(server, object_type),
-					hs_op_name(op), op == HS_OP_READ ? "?archived=false" : "");
+	return psprintf("%s/batch/%s%s", objects_base(server, object_type), hs_op_name(op),
+					op != HS_OP_READ ? "" : archived ? "?archived=true" : "?archived=false");
 }
 
 char *
@@ -83,6 +91,12 @@ hs_api_list_url(const HsServer *server, const char *object_type, const char *que
 {
 	return psprintf("%s%s%s", objects_base(server, object_type),
 					query ? "?" : "", query ? query : "");
+}
+
+char *
+hs_api_search_url(const HsServer *server, const char *object_type)
+{
+	return psprintf("%s/search", objects_base(server, object_type));
 }
 
 char *
@@ -125,7 +139,7 @@ hs_api_body(HsOp op, HsInput **inputs, int n, const char *read_extra)
 		bool		first = true;
 
 		appendStringInfoString(&buf, i > 0 ? ",{" : "{");
-		if (in->id)
+		if (in->id && op != HS_OP_CREATE)
 		{
 			appendStringInfoString(&buf, "\"id\":");
 			escape_json(&buf, in->id);
@@ -136,7 +150,7 @@ hs_api_body(HsOp op, HsInput **inputs, int n, const char *read_extra)
 			appendStringInfoChar(&buf, '}');
 			continue;
 		}
-		if (in->id_property)
+		if (in->id_property && op != HS_OP_CREATE)
 		{
 			appendStringInfoString(&buf, first ? "\"idProperty\":" : ",\"idProperty\":");
 			escape_json(&buf, in->id_property);
@@ -144,8 +158,11 @@ hs_api_body(HsOp op, HsInput **inputs, int n, const char *read_extra)
 		}
 		appendStringInfo(&buf, "%s\"properties\":%s",
 						 first ? "" : ",", in->properties ? in->properties : "{}");
-		appendStringInfo(&buf, ",\"objectWriteTraceId\":\"" INT64_FORMAT "\"",
-						 in->trace_id);
+		if (in->trace)
+		{
+			appendStringInfoString(&buf, ",\"objectWriteTraceId\":");
+			escape_json(&buf, in->trace);
+		}
 		if (in->extra)
 			appendStringInfo(&buf, ",%s", in->extra);
 		appendStringInfoChar(&buf, '}');
@@ -186,26 +203,185 @@ hs_jsonb_scalar_text(JsonbValue *v)
 	}
 }
 
+/* A string member's text; NULL when absent or of another JSON type. */
+static char *
+get_string(JsonbContainer *c, const char *key)
+{
+	JsonbValue	v;
+	JsonbValue *jv = hs_jsonb_get(c, key, &v);
+
+	if (jv == NULL || jv->type != jbvString)
+		return NULL;
+	return pnstrdup(jv->val.string.val, jv->val.string.len);
+}
+
+/* ------------------------------------------------------------------------
+ * Reading an answer without trusting it
+ * ------------------------------------------------------------------------
+ */
+
+/* HubSpot's answers are a few levels deep; anything deeper is not one. */
+#define HS_MAX_ANSWER_DEPTH		64
+/* jsonb's numeric takes exponents of a few thousand; HubSpot sends none. */
+#define HS_MAX_NUMBER_LEN		400
+
+static int
+hex4(const char *p)
+{
+	int			v = 0;
+	int			i;
+
+	for (i = 0; i < 4; i++)
+	{
+		char		c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
 /*
- * Parse text that came over the wire.  Returns NULL rather than throwing
- * for anything that is not valid JSON, so that a garbage answer becomes a
- * retryable call failure instead of a jsonb syntax error.
+ * What jsonb_in would throw on, found without calling it: nesting beyond
+ * HS_MAX_ANSWER_DEPTH (stack depth), numbers too long for numeric, \u0000
+ * and lone surrogates, non-ASCII escapes a non-UTF-8 database cannot hold.
+ * It runs before the JSON parser (whatever the text is, the scan ends and
+ * recurses nowhere).  Returns NULL or the reason.
+ */
+static const char *
+answer_hazard(const char *s, size_t len)
+{
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	int			depth = 0;
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		char		c = s[i];
+
+		if (c == '{' || c == '[')
+		{
+			if (++depth > HS_MAX_ANSWER_DEPTH)
+				return psprintf("it is nested more than %d levels deep", HS_MAX_ANSWER_DEPTH);
+			i++;
+		}
+		else if (c == '}' || c == ']')
+			depth--, i++;
+		else if (c == '-' || (c >= '0' && c <= '9'))
+		{
+			size_t		start = i;
+
+			while (i < len && strchr("+-0123456789.eE", s[i]) != NULL)
+				i++;
+			if (i - start > HS_MAX_NUMBER_LEN)
+				return "it holds a number too long to read";
+			for (size_t k = start; k < i; k++)
+				if (s[k] == 'e' || s[k] == 'E')
+				{
+					long		e = strtol(s + k + 1, NULL, 10);
+
+					if (e > 1000 || e < -1000)
+						return "it holds a number out of range";
+				}
+		}
+		else if (c == '"')
+		{
+			for (i++; i < len && s[i] != '"'; i++)
+			{
+				int			cp,
+							lo;
+
+				if (s[i] != '\\')
+					continue;
+				i++;
+				if (i >= len || s[i] != 'u')
+					continue;
+				cp = i + 4 < len ? hex4(s + i + 1) : -1;
+				if (cp == 0)
+					return "it holds a \\u0000 escape";
+				if (cp >= 0xD800 && cp <= 0xDBFF)
+				{
+					lo = (i + 10 < len && s[i + 5] == '\\' && s[i + 6] == 'u') ? hex4(s + i + 7) : -1;
+					if (lo < 0xDC00 || lo > 0xDFFF)
+						return "it holds a lone Unicode surrogate";
+					i += 6;
+				}
+				else if (cp >= 0xDC00 && cp <= 0xDFFF)
+					return "it holds a lone Unicode surrogate";
+				else if (cp >= 0x80 && !utf8)
+					return "it holds a non-ASCII escape this database's encoding cannot take";
+				i += 4;
+			}
+			i++;
+		}
+		else
+			i++;
+	}
+	return NULL;
+}
+
+/*
+ * Parse text that came over the wire.  Returns NULL, with *why saying what
+ * was wrong, for anything that is not JSON jsonb can hold: a broken answer
+ * is a failed call, never an ERROR.
  */
 Jsonb *
-hs_api_parse_json(const char *text, size_t len)
+hs_api_parse_json(const char *text, size_t len, const char **why)
 {
 	JsonLexContext *lex;
 	char	   *copy;
+	const char *hazard;
 
-	if (text == NULL || len == 0 || memchr(text, '\0', len) != NULL)
+	*why = NULL;
+	if (text == NULL || len == 0)
+	{
+		*why = "it is empty";
 		return NULL;
+	}
+	if (memchr(text, '\0', len) != NULL)
+	{
+		*why = "it holds a NUL byte";
+		return NULL;
+	}
 	copy = pnstrdup(text, len);
-	if (pg_verify_mbstr(GetDatabaseEncoding(), copy, len, true) == false)
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), copy, len, true))
+	{
+		*why = "it is not valid text in the database's encoding";
 		return NULL;
+	}
+	/* before the parser, which recurses once per level and would blow the stack */
+	if ((hazard = answer_hazard(copy, len)) != NULL)
+	{
+		*why = hazard;
+		return NULL;
+	}
 	lex = hs_json_lex_context(copy, len, GetDatabaseEncoding(), false);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+	{
+		*why = "it is not JSON";
 		return NULL;
+	}
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
+}
+
+static Jsonb *
+jsonb_of(const char *text)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+static Jsonb *
+concat(Jsonb *a, Jsonb *b)
+{
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(a),
+											  JsonbPGetDatum(b)));
 }
 
 Jsonb *
@@ -221,94 +397,125 @@ hs_make_error(const char *category, const char *message, long status)
 	if (status > 0)
 		appendStringInfo(&buf, ",\"httpStatus\":%ld", status);
 	appendStringInfoChar(&buf, '}');
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	return jsonb_of(buf.data);
 }
 
-/* HubSpot's own error body, with the HTTP status added. */
-static Jsonb *
-error_from_body(Jsonb *body, long status)
+/*
+ * HubSpot's error object as an outcome: its own members, but "status" is
+ * "error", "category" and "message" are strings whatever HubSpot sent (a
+ * message of another type is kept as its JSON text), HubSpot's error "id"
+ * becomes "errorId" (so it cannot pass for a record id), and httpStatus is
+ * added.  NULL when the body is not an error object at all.
+ */
+Jsonb *
+hs_api_error_of(Jsonb *body, long status)
 {
+	static const char *const keys[] = {"category", "message"};
+	StringInfoData fix;
 	JsonbValue	v;
-	Jsonb	   *st;
+	JsonbValue *jv;
+	Jsonb	   *e;
+	int			k;
 
-	if (body == NULL || !JB_ROOT_IS_OBJECT(body))
+	if (body == NULL || !JB_ROOT_IS_OBJECT(body) || JB_ROOT_IS_SCALAR(body))
 		return NULL;
 	if (hs_jsonb_get(&body->root, "category", &v) == NULL &&
 		hs_jsonb_get(&body->root, "policyName", &v) == NULL &&
 		hs_jsonb_get(&body->root, "message", &v) == NULL)
 		return NULL;
-	st = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-											CStringGetDatum(psprintf("{\"httpStatus\":%ld}", status))));
-	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
-											  JsonbPGetDatum(body), JsonbPGetDatum(st)));
+	initStringInfo(&fix);
+	appendStringInfo(&fix, "{\"status\":\"error\",\"httpStatus\":%ld", status);
+	for (k = 0; k < lengthof(keys); k++)
+	{
+		jv = hs_jsonb_get(&body->root, keys[k], &v);
+		if (jv == NULL || jv->type == jbvString)
+			continue;
+		appendStringInfo(&fix, ",\"%s\":", keys[k]);
+		if (jv->type == jbvBinary)
+			escape_json(&fix, JsonbToCString(NULL, jv->val.binary.data, -1));
+		else
+			escape_json(&fix, jv->type == jbvNull ? "null" : hs_jsonb_scalar_text(jv));
+	}
+	if ((jv = hs_jsonb_get(&body->root, "id", &v)) != NULL)
+	{
+		appendStringInfoString(&fix, ",\"errorId\":");
+		if (jv->type == jbvBinary)
+			appendStringInfoString(&fix, JsonbToCString(NULL, jv->val.binary.data, -1));
+		else if (jv->type == jbvString)
+			escape_json(&fix, hs_jsonb_scalar_text(jv));
+		else
+			appendStringInfoString(&fix, jv->type == jbvNull ? "null" : hs_jsonb_scalar_text(jv));
+	}
+	appendStringInfoChar(&fix, '}');
+	e = body;
+	if (hs_jsonb_get(&body->root, "id", &v) != NULL)
+		e = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(e),
+											   CStringGetTextDatum("id")));
+	e = concat(e, jsonb_of(fix.data));
+	if (get_string(&e->root, "message") == NULL)
+		e = concat(e, jsonb_of("{\"message\":\"HubSpot's error has no message\"}"));
+	return e;
 }
 
-static char *
-get_text(Jsonb *jb, const char *key)
-{
-	JsonbValue	v;
-
-	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return NULL;
-	return hs_jsonb_scalar_text(hs_jsonb_get(&jb->root, key, &v));
-}
-
+/* ------------------------------------------------------------------------
+ * Matching an answer to its inputs: the one rule
+ * ------------------------------------------------------------------------
+ */
 static int
 find_by_trace(HsInput **inputs, int n, const char *trace)
 {
-	char	   *end;
-	int64		t;
 	int			i;
 
 	if (trace == NULL)
 		return -1;
-	errno = 0;
-	t = strtoi64(trace, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
 	for (i = 0; i < n; i++)
-		if (inputs[i]->trace_id == t)
+		if (inputs[i]->trace && strcmp(inputs[i]->trace, trace) == 0)
 			return i;
 	return -1;
 }
 
+/* id: a record id (id_property NULL) or a value of the inputs' id property */
 static int
-find_by_id(HsInput **inputs, int n, const char *id)
+find_by_key(HsInput **inputs, int n, const char *id_property, const char *id)
 {
 	int			i;
 
 	if (id == NULL)
 		return -1;
 	for (i = 0; i < n; i++)
-		if (inputs[i]->id && pg_strcasecmp(inputs[i]->id, id) == 0)
+		if (inputs[i]->id && hs_key_equal(id_property, inputs[i]->id, id))
 			return i;
 	return -1;
 }
 
-/* Which input a result object answers. */
+/*
+ * Which input a result object answers, or -1: its trace id; else (not for
+ * creates, whose inputs have no key) its record id or the value of the
+ * inputs' id property.  A create's result without a trace id belongs to an
+ * input only when the call held just that one input.
+ */
 static int
-match_result(HsOp op, JsonbContainer *r, HsInput **inputs, int n)
+match_result(HsOp op, JsonbContainer *r, HsInput **inputs, int n, int nresults)
 {
 	JsonbValue	v;
+	JsonbValue *props;
+	char	   *trace = hs_jsonb_scalar_text(hs_jsonb_get(r, "objectWriteTraceId", &v));
 	int			i;
 
-	i = find_by_trace(inputs, n,
-					  hs_jsonb_scalar_text(hs_jsonb_get(r, "objectWriteTraceId", &v)));
-	if (i >= 0 || op == HS_OP_CREATE || n == 0)
-		return i;
+	if (trace != NULL)
+		return find_by_trace(inputs, n, trace);
+	if (n == 0)
+		return -1;
+	if (op == HS_OP_CREATE)
+		return (n == 1 && nresults == 1) ? 0 : -1;
 	if (inputs[0]->id_property == NULL)
-		return find_by_id(inputs, n, hs_jsonb_scalar_text(hs_jsonb_get(r, "id", &v)));
-	else
-	{
-		JsonbValue	pv;
-		JsonbValue *props = hs_jsonb_get(r, "properties", &pv);
-
-		if (props == NULL || props->type != jbvBinary)
-			return -1;
-		return find_by_id(inputs, n,
-						  hs_jsonb_scalar_text(hs_jsonb_get(props->val.binary.data,
-															inputs[0]->id_property, &v)));
-	}
+		return find_by_key(inputs, n, NULL, hs_jsonb_scalar_text(hs_jsonb_get(r, "id", &v)));
+	props = hs_jsonb_get(r, "properties", &v);
+	if (props == NULL || props->type != jbvBinary)
+		return -1;
+	i = find_by_key(inputs, n, inputs[0]->id_property,
+					get_string(props->val.binary.data, inputs[0]->id_property));
+	return i;
 }
 
 /* Give an error element of errors[] to the inputs its context names. */
@@ -338,7 +545,8 @@ assign_error(JsonbContainer *e, Jsonb *ejb, HsInput **inputs, int n, HsOutcome *
 		{
 			JsonbValue *el = getIthJsonbValueFromContainer(arr->val.binary.data, j);
 			char	   *s = hs_jsonb_scalar_text(el);
-			int			i = k == 0 ? find_by_trace(inputs, n, s) : find_by_id(inputs, n, s);
+			int			i = k == 0 ? find_by_trace(inputs, n, s) :
+				find_by_key(inputs, n, n > 0 ? inputs[0]->id_property : NULL, s);
 
 			if (i >= 0 && out[i].result == NULL)
 			{
@@ -350,6 +558,34 @@ assign_error(JsonbContainer *e, Jsonb *ejb, HsInput **inputs, int n, HsOutcome *
 	return any;
 }
 
+static int
+array_len(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		return -1;
+	return JsonContainerSize(v->val.binary.data);
+}
+
+/* An input the answer does not name: what can be said of it. */
+static void
+unnamed_input(HsOp op, HsOutcome *o, Jsonb *general, long status)
+{
+	Jsonb	   *e = hs_make_error("MISSING_RESULT",
+								  op == HS_OP_CREATE ?
+								  "HubSpot's answer does not say which result, if any, belongs to this input: the record may or may not have been created" :
+								  "HubSpot's answer holds no result or error for this input",
+								  status);
+
+	if (general)
+		e = concat(e, jsonb_of(psprintf("{\"callError\":%s}",
+										JsonbToCString(NULL, &general->root, VARSIZE(general)))));
+	o->error = e;
+	if (op == HS_OP_CREATE)
+		o->unknown = true;
+	else
+		o->retry = true;
+}
+
 static void
 parse_success(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 			  HsCallResult *res)
@@ -358,76 +594,39 @@ parse_success(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 	JsonbValue *results = hs_jsonb_get(&body->root, "results", &v);
 	JsonbValue	ev;
 	JsonbValue *errors = hs_jsonb_get(&body->root, "errors", &ev);
-	List	   *unmatched = NIL;
+	int			nresults = array_len(results);
+	int			nerrors = array_len(errors);
 	Jsonb	   *general = NULL;
-	int			i,
-				len;
-
-	if (results && results->type == jbvBinary && JsonContainerIsArray(results->val.binary.data))
-	{
-		len = JsonContainerSize(results->val.binary.data);
-		for (i = 0; i < len; i++)
-		{
-			JsonbValue *r = getIthJsonbValueFromContainer(results->val.binary.data, i);
-			int			k;
-
-			if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data))
-				continue;
-			k = match_result(op, r->val.binary.data, inputs, n);
-			if (k >= 0 && out[k].result == NULL)
-				out[k].result = JsonbValueToJsonb(r);
-			else
-				unmatched = lappend(unmatched, JsonbValueToJsonb(r));
-		}
-	}
-	if (errors && errors->type == jbvBinary && JsonContainerIsArray(errors->val.binary.data))
-	{
-		len = JsonContainerSize(errors->val.binary.data);
-		for (i = 0; i < len; i++)
-		{
-			JsonbValue *e = getIthJsonbValueFromContainer(errors->val.binary.data, i);
-			Jsonb	   *ejb;
-
-			if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
-				continue;
-			ejb = error_from_body(JsonbValueToJsonb(e), res->status);
-			if (ejb == NULL)
-				ejb = hs_make_error("UNKNOWN", "HubSpot reported an error without a message",
-									res->status);
-			if (!assign_error(e->val.binary.data, ejb, inputs, n, out) && general == NULL)
-				general = ejb;
-		}
-	}
-
-	/* batch/create results may carry no trace id: fill in by position */
-	for (i = 0; i < n; i++)
-	{
-		if (out[i].result || out[i].error)
-			continue;
-		if (op == HS_OP_CREATE && unmatched != NIL && general == NULL)
-		{
-			out[i].result = linitial(unmatched);
-			unmatched = list_delete_first(unmatched);
-		}
-		else if (general)
-			out[i].error = general;
-		else
-			out[i].error = hs_make_error("MISSING_RESULT",
-										 "HubSpot's answer holds no result for this input",
-										 res->status);
-	}
-}
-
-static void
-set_all(HsOutcome *out, int n, Jsonb *error)
-{
 	int			i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < nresults; i++)
 	{
-		out[i].result = NULL;
-		out[i].error = error;
+		JsonbValue *r = getIthJsonbValueFromContainer(results->val.binary.data, i);
+		int			k;
+
+		if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data))
+			continue;
+		k = match_result(op, r->val.binary.data, inputs, n, nresults);
+		if (k >= 0 && out[k].result == NULL && out[k].error == NULL)
+			out[k].result = JsonbValueToJsonb(r);
 	}
+	for (i = 0; i < nerrors; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(errors->val.binary.data, i);
+		Jsonb	   *ejb;
+
+		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+			continue;
+		ejb = hs_api_error_of(JsonbValueToJsonb(e), res->status);
+		if (ejb == NULL)
+			ejb = hs_make_error("UNKNOWN", "HubSpot reported an error without a message",
+								res->status);
+		if (!assign_error(e->val.binary.data, ejb, inputs, n, out) && general == NULL)
+			general = ejb;
+	}
+	for (i = 0; i < n; i++)
+		if (out[i].result == NULL && out[i].error == NULL)
+			unnamed_input(op, &out[i], general, res->status);
 }
 
 /* Archive answers 204 with no body: say what was done. */
@@ -444,9 +643,34 @@ archive_results(HsInput **inputs, int n, HsOutcome *out)
 		appendStringInfoString(&buf, "{\"id\":");
 		escape_json(&buf, inputs[i]->id ? inputs[i]->id : "");
 		appendStringInfoString(&buf, ",\"archived\":true}");
-		out[i].result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														   CStringGetDatum(buf.data)));
+		out[i].result = jsonb_of(buf.data);
 	}
+}
+
+/*
+ * A 400 that is about the call as a whole, not about one input: splitting
+ * it would only repeat it.  HubSpot words these (REFERENCE.md sections 3
+ * and 12): a non-unique idProperty, batch/update by email, an unknown
+ * object type, a body it cannot read, too many inputs.
+ */
+static bool
+whole_batch_error(Jsonb *body)
+{
+	static const char *const prefixes[] = {
+		"Unable to perform update/upsert by non-unique",
+		"Unable to infer object type",
+		"Invalid input JSON",
+		"The maximum number of inputs",
+	};
+	char	   *msg = body && JB_ROOT_IS_OBJECT(body) ? get_string(&body->root, "message") : NULL;
+	int			i;
+
+	if (msg == NULL)
+		return false;
+	for (i = 0; i < lengthof(prefixes); i++)
+		if (strncmp(msg, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
 }
 
 static void
@@ -455,13 +679,13 @@ classify_status(HsCallResult *res, Jsonb *body, HsHttpRequest *req)
 	long		s = res->status;
 
 	if (s == 400 || s == 409)
-		res->cls = HS_CALL_REJECTED;
+		res->cls = whole_batch_error(body) ? HS_CALL_FAILED : HS_CALL_REJECTED;
 	else if (s == 401 || s == 403)
 		res->cls = HS_CALL_AUTH;
 	else if (s == 429)
 	{
 		res->cls = HS_CALL_RATE_LIMITED;
-		res->policy = get_text(body, "policyName");
+		res->policy = body && JB_ROOT_IS_OBJECT(body) ? get_string(&body->root, "policyName") : NULL;
 	}
 	else if (s == 423)
 	{
@@ -471,24 +695,82 @@ classify_status(HsCallResult *res, Jsonb *body, HsHttpRequest *req)
 	else if (s == 477)
 		res->cls = HS_CALL_WAIT;
 	else if (s >= 500 || s == 408)
+	{
+		/* HubSpot may have done the work before it failed to answer */
 		res->cls = HS_CALL_RETRY;
+		res->maybe_applied = true;
+	}
 	else
 		res->cls = HS_CALL_FAILED;
-	if (req->rate.retry_after_s >= 0)
-		res->wait_ms = (long) req->rate.retry_after_s * 1000L;
+	if (req->rate.retry_after_ms >= 0)
+		res->wait_ms = Max(res->wait_ms, req->rate.retry_after_ms);
 	if (s == 477 && res->wait_ms < 0)
 		res->wait_ms = 60000;
 }
 
+static void
+call_failed(HsCallResult *res, HsCallClass cls, const char *category, char *message,
+			long status)
+{
+	res->cls = cls;
+	res->category = (char *) category;
+	res->message = message;
+	res->error = hs_make_error(category, message, status);
+}
+
+/*
+ * A 2xx answer: results matched to inputs, or, when it is not a complete
+ * batch answer, a failed call that may have been applied.
+ */
+static void
+parse_2xx(HsOp op, HsHttpRequest *req, Jsonb *body, const char *why, HsInput **inputs,
+		  int n, HsOutcome *out, HsCallResult *res)
+{
+	long		s = req->status;
+	char	   *status;
+
+	if (op == HS_OP_ARCHIVE)
+	{
+		/* 204 (v3), or 200 with a body on the date versions */
+		res->cls = HS_CALL_OK;
+		archive_results(inputs, n, out);
+		return;
+	}
+	res->maybe_applied = true;
+	if (body == NULL || !JB_ROOT_IS_OBJECT(body) || JB_ROOT_IS_SCALAR(body))
+	{
+		call_failed(res, HS_CALL_RETRY, "INVALID_RESPONSE",
+					psprintf("HubSpot answered %ld with a body that is not a batch answer: %s",
+							 s, why ? why : (s == 204 ? "it is empty" : "it is not a JSON object")),
+					s);
+		return;
+	}
+	status = get_string(&body->root, "status");
+	if (status == NULL || strcmp(status, "COMPLETE") != 0)
+	{
+		call_failed(res, HS_CALL_RETRY, "INCOMPLETE_BATCH",
+					status ? psprintf("HubSpot answered %ld with batch status %s, not COMPLETE", s, status)
+					: psprintf("HubSpot answered %ld without a batch status", s),
+					s);
+		return;
+	}
+	res->cls = HS_CALL_OK;
+	res->maybe_applied = false;
+	parse_success(op, body, inputs, n, out, res);
+}
+
 /*
  * Turn one finished HTTP call into outcomes.  On HS_CALL_OK every input has
- * a result or an error; otherwise res->error says what happened to the call.
+ * a result, an error, or is marked unknown/retry; otherwise res->error says
+ * what happened to the call, and res->maybe_applied whether HubSpot may
+ * have done it all the same.
  */
 void
 hs_api_parse(HsOp op, HsHttpRequest *req, HsInput **inputs, int n,
 			 HsOutcome *out, HsCallResult *res)
 {
 	Jsonb	   *body = NULL;
+	const char *why = NULL;
 
 	memset(res, 0, sizeof(*res));
 	memset(out, 0, sizeof(HsOutcome) * n);
@@ -497,47 +779,48 @@ hs_api_parse(HsOp op, HsHttpRequest *req, HsInput **inputs, int n,
 
 	if (req->status == 0)
 	{
-		res->cls = HS_CALL_RETRY;
-		res->category = "NETWORK_ERROR";
-		res->message = pstrdup(req->error);
-		res->error = hs_make_error(res->category, res->message, 0);
+		/* an answer too large to read is HubSpot's answer all the same */
+		call_failed(res, HS_CALL_RETRY, req->overflow ? "INVALID_RESPONSE" : "NETWORK_ERROR",
+					pstrdup(req->error), 0);
+		res->maybe_applied = req->maybe_sent;
 		return;
 	}
 	if (req->response_len > 0)
-		body = hs_api_parse_json(req->response, req->response_len);
+		body = hs_api_parse_json(req->response, req->response_len, &why);
 
-	if (req->status == 204 || (op == HS_OP_ARCHIVE && req->status >= 200 && req->status < 300))
-	{
-		res->cls = HS_CALL_OK;
-		archive_results(inputs, n, out);
-		return;
-	}
 	if (req->status >= 200 && req->status < 300)
 	{
-		if (body == NULL || !JB_ROOT_IS_OBJECT(body))
-		{
-			res->cls = HS_CALL_RETRY;
-			res->category = "INVALID_RESPONSE";
-			res->message = psprintf("HubSpot answered %ld with a body that is not a JSON object", req->status);
-			res->error = hs_make_error(res->category, res->message, req->status);
-			return;
-		}
-		res->cls = HS_CALL_OK;
-		parse_success(op, body, inputs, n, out, res);
+		parse_2xx(op, req, body, why, inputs, n, out, res);
 		return;
 	}
-
 	classify_status(res, body, req);
-	res->error = error_from_body(body, req->status);
+	res->error = hs_api_error_of(body, req->status);
 	if (res->error == NULL)
 		res->error = hs_make_error("HTTP_ERROR",
+								   why && req->response_len > 0 ?
+								   psprintf("HubSpot answered HTTP %ld with a body that is not readable: %s",
+											req->status, why) :
 								   psprintf("HubSpot answered HTTP %ld", req->status),
 								   req->status);
-	res->message = get_text(res->error, "message");
-	res->category = get_text(res->error, "category");
+	res->message = get_string(&res->error->root, "message");
+	res->category = get_string(&res->error->root, "category");
 	if (res->category == NULL)
 		res->category = res->policy ? "RATE_LIMIT" : "HTTP_ERROR";
 	if (res->message == NULL)
 		res->message = psprintf("HubSpot answered HTTP %ld", req->status);
-	set_all(out, n, res->error);
+	{
+		int			i;
+
+		for (i = 0; i < n; i++)
+			out[i].error = res->error;
+	}
+}
+
+/* Inputs HubSpot takes in one call of this operation. */
+int
+hs_api_batch_limit(HsOp op, const char *read_extra)
+{
+	if (op == HS_OP_READ && read_extra && strstr(read_extra, "\"propertiesWithHistory\"") != NULL)
+		return 50;
+	return HS_MAX_BATCH_SIZE;
 }

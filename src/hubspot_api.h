@@ -13,6 +13,7 @@
 #include "utils/jsonb.h"
 
 #include "http.h"
+#include "keys.h"
 #include "options.h"
 
 typedef enum HsOp
@@ -32,14 +33,14 @@ typedef struct HsInput
 	char	   *properties;		/* JSON object text, values all strings */
 	char	   *extra;			/* further members ("associations":[...]), or NULL */
 	char	   *key;			/* identity for duplicate checks; NULL: none */
-	int64		trace_id;		/* objectWriteTraceId */
+	char	   *trace;			/* objectWriteTraceId, unique within a job */
 } HsInput;
 
 typedef enum HsCallClass
 {
-	HS_CALL_OK,					/* every input got its own result or error */
-	HS_CALL_REJECTED,			/* whole batch refused (400/409): split it */
-	HS_CALL_FAILED,				/* whole call failed for every input alike */
+	HS_CALL_OK,					/* every input got its own outcome */
+	HS_CALL_REJECTED,			/* refused for some input's fault: split it */
+	HS_CALL_FAILED,				/* refused as a whole (not any input's own fault) */
 	HS_CALL_AUTH,				/* 401/403: nothing works with this token */
 	HS_CALL_RATE_LIMITED,		/* 429 */
 	HS_CALL_WAIT,				/* 423, 477: wait as told, no attempt counted */
@@ -55,24 +56,37 @@ typedef struct HsCallResult
 	char	   *category;
 	char	   *policy;			/* 429 policyName */
 	long		wait_ms;		/* advised wait, -1 if none */
+	bool		maybe_applied;	/* HubSpot may have done it though we can't tell */
 } HsCallResult;
 
+/*
+ * What became of one input: a result, an error, or neither (not tried).
+ * unknown: HubSpot may or may not have applied it (a create whose answer
+ * was lost); such an input is never re-sent by itself.  retry: nothing is
+ * known of it but re-sending is harmless (idempotent operations).
+ */
 typedef struct HsOutcome
 {
 	Jsonb	   *result;
 	Jsonb	   *error;
+	bool		unknown;
+	bool		retry;
 } HsOutcome;
 
 extern const char *hs_op_name(HsOp op);
 extern bool hs_op_from_name(const char *name, HsOp *op);
-extern char *hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op);
+extern char *hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op,
+							  bool archived);
 extern char *hs_api_list_url(const HsServer *server, const char *object_type,
 							 const char *query);
+extern char *hs_api_search_url(const HsServer *server, const char *object_type);
 extern char *hs_api_properties_url(const HsServer *server, const char *object_type);
 extern char *hs_api_body(HsOp op, HsInput **inputs, int n, const char *read_extra);
 extern void hs_api_parse(HsOp op, HsHttpRequest *req, HsInput **inputs, int n,
 						 HsOutcome *out, HsCallResult *res);
-extern Jsonb *hs_api_parse_json(const char *text, size_t len);
+extern Jsonb *hs_api_parse_json(const char *text, size_t len, const char **why);
+extern Jsonb *hs_api_error_of(Jsonb *body, long status);
+extern int	hs_api_batch_limit(HsOp op, const char *read_extra);
 extern Jsonb *hs_make_error(const char *category, const char *message, long status);
 
 /* jsonb helpers shared with the SQL-facing code */

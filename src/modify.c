@@ -24,6 +24,7 @@
 #include "optimizer/inherit.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -47,6 +48,8 @@ typedef struct HsModifyState
 	HsColumnMap map;
 	List	   *target_attrs;	/* UPDATE: the columns set */
 	AttrNumber	junk_id;		/* UPDATE/DELETE: the record id */
+	AttrNumber	junk_row;		/* DELETE ... RETURNING: the row as read */
+	bool		if_absent;		/* INSERT ... ON CONFLICT DO NOTHING */
 	HsQueueWriter *writer;		/* on_commit */
 	char	   *token;			/* immediate */
 	MemoryContext rowcxt;
@@ -145,6 +148,15 @@ hsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 							  att->attcollation, 0);
 
 	add_row_identity_var(root, var, rtindex, "hubspot_id");
+
+	/*
+	 * RETURNING (and an UPDATE's unchanged columns in it) is the row as the
+	 * scan read it: nothing else can tell what a queued DELETE removes.
+	 */
+	if (root->parse->returningList != NIL)
+		add_row_identity_var(root,
+							 (Var *) makeWholeRowVar(target_rte, rtindex, 0, false),
+							 rtindex, "wholerow");
 }
 
 List *
@@ -153,6 +165,32 @@ hsPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 {
 	CmdType		operation = plan->operation;
 	List	   *target_attrs = NIL;
+	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
+	bool		if_absent = false;
+
+	if (plan->onConflictAction == ONCONFLICT_UPDATE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("INSERT ... ON CONFLICT DO UPDATE is not supported on hubspot_fdw foreign tables"),
+				 errhint("A plain INSERT into a table with an id_property is an upsert already.")));
+	if (plan->onConflictAction == ONCONFLICT_NOTHING)
+	{
+		HsTable    *t = hs_table_get(rte->relid);
+
+		if (t->id_property == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("INSERT ... ON CONFLICT DO NOTHING needs an id_property on foreign table \"%s\"",
+							get_rel_name(rte->relid)),
+					 errdetail("Whether a record exists is known only by a unique property."),
+					 errhint("ALTER FOREIGN TABLE ... OPTIONS (ADD id_property 'email').")));
+		if (plan->arbiterIndexes != NIL || plan->onConflictWhere != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ON CONFLICT on hubspot_fdw foreign tables takes no conflict target"),
+					 errdetail("Records conflict by the table's id_property only.")));
+		if_absent = true;
+	}
 
 	if (operation == CMD_UPDATE)
 	{
@@ -168,7 +206,7 @@ hsPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 				target_attrs = lappend_int(target_attrs, attno);
 		}
 	}
-	return list_make1(target_attrs);
+	return list_make2(target_attrs, makeBoolean(if_absent));
 }
 
 /* ------------------------------------------------------------------------
@@ -185,6 +223,13 @@ begin_state(EState *estate, ResultRelInfo *rinfo, CmdType cmd)
 	st->rel = rel;
 	st->cmd = cmd;
 	st->table = hs_table_get(RelationGetRelid(rel));
+	if (st->table->archived == HS_ARCHIVED_TRUE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change foreign table \"%s\": it reads archived records",
+						RelationGetRelationName(rel)),
+				 errdetail("HubSpot does not change archived records."),
+				 errhint("Write through a table with archived 'false'; an upsert by a unique property creates the record anew.")));
 	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
 	foreign_column_map(&st->map, rel, st->table->id_property);
 	if (cmd == CMD_INSERT && st->table->id_property && st->map.key_attno == 0)
@@ -199,7 +244,7 @@ begin_state(EState *estate, ResultRelInfo *rinfo, CmdType cmd)
 	/* fail now, not in the worker, if there is no token */
 	st->token = hs_token_get(st->server->serverid, userid);
 	if (st->table->delivery == HS_DELIVERY_ON_COMMIT)
-		st->writer = hs_queue_open();
+		st->writer = hs_queue_open_as(userid);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hubspot_fdw row",
 									   ALLOCSET_DEFAULT_SIZES);
 	rinfo->ri_FdwState = st;
@@ -216,6 +261,12 @@ hsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		return;
 	st = begin_state(mtstate->ps.state, rinfo, mtstate->operation);
 	st->target_attrs = linitial(fdw_private);
+	st->if_absent = boolVal(lsecond(fdw_private));
+	if (st->if_absent && st->writer == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("INSERT ... ON CONFLICT DO NOTHING is not supported with delivery 'immediate'"),
+				 errhint("Use delivery 'on_commit', or hubspot_batch_read() before hubspot_batch_create().")));
 	if (st->cmd == CMD_UPDATE || st->cmd == CMD_DELETE)
 	{
 		Plan	   *subplan = outerPlanState(mtstate)->plan;
@@ -223,6 +274,7 @@ hsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		st->junk_id = ExecFindJunkAttributeInTlist(subplan->targetlist, "hubspot_id");
 		if (!AttributeNumberIsValid(st->junk_id))
 			elog(ERROR, "could not find junk hubspot_id column");
+		st->junk_row = ExecFindJunkAttributeInTlist(subplan->targetlist, "wholerow");
 	}
 }
 
@@ -252,6 +304,13 @@ send_now(HsModifyState *st, HsOp op, HsInput **ins, int n)
 			continue;
 		msg = hs_jsonb_scalar_text(hs_jsonb_get(&e->root, "message", &v));
 		cat = hs_jsonb_scalar_text(hs_jsonb_get(&e->root, "category", &v));
+		if (job->out[i].unknown)
+			ereport(ERROR,
+					(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+					 errmsg("HubSpot may or may not have created a row of \"%s\": its answer was lost",
+							RelationGetRelationName(st->rel)),
+					 errdetail("%s", msg ? msg : "no answer"),
+					 errhint("Look the record up in HubSpot before you insert it again; an id_property makes inserts upserts, which are safe to repeat.")));
 		ereport(ERROR,
 				(errcode(cat && strcmp(cat, "VALIDATION_ERROR") == 0 ?
 						 ERRCODE_INVALID_PARAMETER_VALUE : ERRCODE_FDW_ERROR),
@@ -292,7 +351,8 @@ row_input(HsModifyState *st, TupleTableSlot *slot, HsOp *op, HsProps *props)
 					 errmsg("column \"%s\" of \"%s\" must not be NULL: it keys the upsert",
 							NameStr(TupleDescAttr(slot->tts_tupleDescriptor, k)->attname),
 							RelationGetRelationName(st->rel))));
-		*op = HS_OP_UPSERT;
+		/* ON CONFLICT DO NOTHING: a create of what is not there yet */
+		*op = st->if_absent ? HS_OP_CREATE : HS_OP_UPSERT;
 		in->id = hs_value_text(&st->map.conv[k], slot->tts_values[k], st->map.props[k]);
 		in->id_property = st->table->id_property;
 		if (st->writer == NULL)
@@ -356,7 +416,7 @@ hsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 		HsProps		props;
 
 		ins[i] = row_input(st, slots[i], &op, &props);
-		ins[i]->trace_id = i + 1;
+		ins[i]->trace = psprintf("%d", i + 1);
 		if (st->writer)
 			queue_input(st, op, ins[i], &props);
 		else
@@ -419,7 +479,7 @@ keyed_write(HsModifyState *st, HsOp op, char *id, HsProps *props)
 
 	in->id = id;
 	in->key = hs_record_key(NULL, id);
-	in->trace_id = 1;
+	in->trace = "1";
 	if (st->writer)
 		queue_input(st, op, in, props);
 	else
@@ -469,6 +529,25 @@ hsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	old = MemoryContextSwitchTo(st->rowcxt);
 	keyed_write(st, HS_OP_ARCHIVE, junk_id(st, planSlot), NULL);
 	MemoryContextSwitchTo(old);
+	if (AttributeNumberIsValid(st->junk_row))
+	{
+		bool		isnull;
+		Datum		d = ExecGetJunkAttribute(planSlot, st->junk_row, &isnull);
+
+		if (!isnull)
+		{
+			HeapTupleHeader th = DatumGetHeapTupleHeader(d);
+			HeapTupleData tup;
+
+			tup.t_len = HeapTupleHeaderGetDatumLength(th);
+			ItemPointerSetInvalid(&tup.t_self);
+			tup.t_tableOid = RelationGetRelid(st->rel);
+			tup.t_data = th;
+			/* the values must outlive the plan slot's tuple */
+			ExecForceStoreHeapTuple(&tup, slot, false);
+			ExecMaterializeSlot(slot);
+		}
+	}
 	return slot;
 }
 

@@ -45,10 +45,14 @@ static const HsOption valid_options[] = {
 	{"rate_limit", ForeignServerRelationId},
 	{"timeout_ms", ForeignServerRelationId},
 	{"max_attempts", ForeignServerRelationId},
+	{"ca_file", ForeignServerRelationId},
+	{"allow_http", ForeignServerRelationId},
+	{"max_answer_bytes", ForeignServerRelationId},
 	{"access_token", UserMappingRelationId},
 	{"object_type", ForeignTableRelationId},
 	{"id_property", ForeignTableRelationId},
 	{"delivery", ForeignTableRelationId},
+	{"archived", ForeignTableRelationId},
 	{"property", AttributeRelationId},
 	{NULL, InvalidOid}
 };
@@ -133,22 +137,87 @@ check_api_url(const char *value)
 static void
 check_api_version(const char *value)
 {
-	int			y,
-				m;
-	char		tail;
+	static const char *const versions[] = {"v3", "2026-03", "2026-09"};
+	int			i;
 
-	if (strcmp(value, "v3") == 0)
-		return;
-	if (strlen(value) == 7 &&
-		sscanf(value, "%4d-%2d%c", &y, &m, &tail) == 2 &&
-		isdigit((unsigned char) value[0]) && isdigit((unsigned char) value[5]) &&
-		(y > 2025 || (y == 2025 && m >= 9)) && y < 2100 &&
-		(m == 3 || m == 9))
-		return;
+	for (i = 0; i < lengthof(versions); i++)
+		if (strcmp(value, versions[i]) == 0)
+			return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"api_version\": \"%s\"", value),
-			 errhint("Use \"v3\" or a date version such as \"2026-03\" or \"2026-09\".")));
+			 errhint("Use \"v3\", \"2026-03\" or \"2026-09\".")));
+}
+
+static bool
+bool_option(const char *name, const char *value)
+{
+	bool		b;
+
+	if (!parse_bool(value, &b))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
+				 errhint("Use \"true\" or \"false\".")));
+	return b;
+}
+
+static void
+check_ca_file(const char *value)
+{
+	if (!is_absolute_path(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"ca_file\" must be an absolute path")));
+}
+
+/* Loopback: a token may travel unencrypted only to this machine. */
+static bool
+url_is_loopback_http(const char *url)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	bool		http = false;
+	bool		loopback = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+	{
+		http = pg_strcasecmp(scheme, "http") == 0;
+		loopback = strncmp(host, "127.", 4) == 0 || strcmp(host, "[::1]") == 0 ||
+			pg_strcasecmp(host, "localhost") == 0;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return !http || loopback;
+}
+
+/* Plain http:// sends the token in clear: only to loopback unless allowed. */
+static void
+check_plain_http(List *options)
+{
+	char	   *url = NULL;
+	bool		allow = false;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "api_url") == 0)
+			url = defGetString(def);
+		else if (strcmp(def->defname, "allow_http") == 0)
+			allow = bool_option("allow_http", defGetString(def));
+	}
+	if (url && !allow && !url_is_loopback_http(url))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"api_url\" must use https:// for a host other than loopback"),
+				 errdetail("Over plain http:// the access token would cross the network unencrypted."),
+				 errhint("Use https://, or set allow_http 'true' if the network is yours.")));
 }
 
 /*
@@ -229,12 +298,26 @@ check_option_value(DefElem *def)
 		int_option(name, value, 1, 1000);
 	else if (strcmp(name, "access_token") == 0)
 		check_access_token(value);
+	else if (strcmp(name, "ca_file") == 0)
+		check_ca_file(value);
+	else if (strcmp(name, "allow_http") == 0)
+		(void) bool_option(name, value);
+	else if (strcmp(name, "max_answer_bytes") == 0)
+		int_option(name, value, 1024, 1024 * 1024 * 1024);
 	else if (strcmp(name, "object_type") == 0)
 		hs_check_object_type(value);
 	else if (strcmp(name, "id_property") == 0)
 		hs_check_property_name("option \"id_property\"", value);
 	else if (strcmp(name, "property") == 0)
 		hs_check_property_name("option \"property\"", value);
+	else if (strcmp(name, "archived") == 0)
+	{
+		if (strcmp(value, "false") != 0 && strcmp(value, "true") != 0 && strcmp(value, "both") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"archived\": \"%s\"", value),
+					 errhint("Use \"false\" (live records), \"true\" (archived records only) or \"both\".")));
+	}
 	else if (strcmp(name, "delivery") == 0)
 	{
 		if (strcmp(value, "on_commit") != 0 && strcmp(value, "immediate") != 0)
@@ -287,6 +370,8 @@ hs_validate_options(List *options, Oid catalog)
 	 * The table options are validated as a whole on CREATE; ALTER passes the
 	 * resulting list too, so a missing object_type is always caught.
 	 */
+	if (catalog == ForeignServerRelationId)
+		check_plain_http(options);
 	if (catalog == UserMappingRelationId && !have_token)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
@@ -357,6 +442,11 @@ hs_server_get(Oid serverid)
 	s->rate_limit = opt_int(server->options, "rate_limit", 100);
 	s->timeout_ms = opt_int(server->options, "timeout_ms", 30000);
 	s->max_attempts = opt_int(server->options, "max_attempts", 10);
+	s->ca_file = opt_string(server->options, "ca_file", NULL);
+	s->max_answer_bytes = (size_t) opt_int(server->options, "max_answer_bytes",
+										   HS_DEFAULT_MAX_ANSWER_BYTES);
+	/* options validated by an older release may still name plain http */
+	check_plain_http(server->options);
 	return s;
 }
 
@@ -426,6 +516,7 @@ hs_table_get(Oid relid)
 	ForeignTable *ft = GetForeignTable(relid);
 	HsTable    *t = palloc0(sizeof(HsTable));
 	char	   *delivery;
+	char	   *archived;
 
 	t->relid = relid;
 	t->object_type = opt_string(ft->options, "object_type", NULL);
@@ -438,7 +529,18 @@ hs_table_get(Oid relid)
 	delivery = opt_string(ft->options, "delivery", "on_commit");
 	t->delivery = strcmp(delivery, "immediate") == 0 ?
 		HS_DELIVERY_IMMEDIATE : HS_DELIVERY_ON_COMMIT;
+	archived = opt_string(ft->options, "archived", "false");
+	t->archived = strcmp(archived, "true") == 0 ? HS_ARCHIVED_TRUE :
+		strcmp(archived, "both") == 0 ? HS_ARCHIVED_BOTH : HS_ARCHIVED_FALSE;
 	return t;
+}
+
+/* A column is the record id when it is named id or maps to hs_object_id. */
+bool
+hs_is_id_column(Oid relid, int attnum, const char *property)
+{
+	return strcmp(property, "hs_object_id") == 0 ||
+		(strcmp(property, "id") == 0 && strcmp(get_attname(relid, attnum, false), "id") == 0);
 }
 
 /* The HubSpot property a column maps to: its "property" option or its name. */

@@ -11,6 +11,7 @@
 
 #define HS_DEFAULT_API_URL		"https://api.hubapi.com"
 #define HS_MAX_BATCH_SIZE		100
+#define HS_DEFAULT_MAX_ANSWER_BYTES	(64 * 1024 * 1024)
 
 typedef enum HsDelivery
 {
@@ -30,7 +31,17 @@ typedef struct HsServer
 	int			rate_limit;		/* calls per 10 s */
 	int			timeout_ms;
 	int			max_attempts;
+	char	   *ca_file;		/* NULL: the system's CA bundle */
+	size_t		max_answer_bytes;
 } HsServer;
+
+/* Which records SELECT reads: live ones, archived ones, or both. */
+typedef enum HsArchived
+{
+	HS_ARCHIVED_FALSE,
+	HS_ARCHIVED_TRUE,
+	HS_ARCHIVED_BOTH
+} HsArchived;
 
 typedef struct HsTable
 {
@@ -38,6 +49,7 @@ typedef struct HsTable
 	char	   *object_type;
 	char	   *id_property;	/* NULL: INSERT creates */
 	HsDelivery	delivery;
+	HsArchived	archived;
 } HsTable;
 
 extern void hs_validate_options(List *options, Oid catalog);
@@ -47,6 +59,7 @@ extern char *hs_token_get(Oid serverid, Oid userid);
 extern char *hs_token_find(Oid serverid, Oid userid);
 extern HsTable *hs_table_get(Oid relid);
 extern char *hs_column_property(Oid relid, int attnum);
+extern bool hs_is_id_column(Oid relid, int attnum, const char *property);
 extern void hs_check_object_type(const char *object_type);
 extern void hs_check_property_name(const char *what, const char *name);
 

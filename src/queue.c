@@ -19,10 +19,13 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -95,6 +98,48 @@ rels_invalidate(Datum arg, Oid relid)
 		memset(&rels, 0, sizeof(rels));
 }
 
+/*
+ * The library writes the queue's columns by position: it must meet the
+ * tables of its own release.  After a package upgrade, until ALTER
+ * EXTENSION ... UPDATE, the tables are an older release's.
+ */
+static bool
+schema_current(Oid queue)
+{
+	return get_atttype(queue, 2) == NAMEOID && get_atttype(queue, 3) == TEXTOID;
+}
+
+static void
+check_schema(Oid queue)
+{
+	if (!schema_current(queue))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hubspot_fdw's SQL objects in this database are older than its library"),
+				 errhint("Run ALTER EXTENSION hubspot_fdw UPDATE.")));
+}
+
+/* For the worker: is the extension installed, and at this library's release? */
+bool
+hs_queue_ready(void)
+{
+	static bool said = false;
+	Oid			nsp = extension_schema(true);
+	Oid			queue;
+
+	if (!OidIsValid(nsp))
+		return false;
+	queue = get_relname_relid(QUEUE_TABLE, nsp);
+	if (OidIsValid(queue) && schema_current(queue))
+		return true;
+	if (!said)
+		ereport(LOG,
+				(errmsg("hubspot_fdw: the extension's SQL objects in database \"%s\" are older than its library; queued rows wait until ALTER EXTENSION hubspot_fdw UPDATE",
+						get_database_name(MyDatabaseId))));
+	said = true;
+	return false;
+}
+
 const HsQueueRels *
 hs_queue_rels(void)
 {
@@ -110,6 +155,7 @@ hs_queue_rels(void)
 	}
 	/* the lookups may process invalidations: publish the result at the end */
 	found.queue = queue_relid(QUEUE_TABLE);
+	check_schema(found.queue);
 	found.pack = queue_relid(QUEUE_PACK);
 	found.seq = queue_relid(HS_QUEUE_SEQ);
 	rels = found;
@@ -134,18 +180,30 @@ queue_name(void)
  * ------------------------------------------------------------------------
  */
 
-/* Rows a crash left in 'sending' go back to 'pending': at least once. */
+/*
+ * Rows a crash left in 'sending' go back to 'pending': at least once.  A
+ * create may have reached HubSpot before the crash and is not idempotent:
+ * it becomes 'unknown' for the user to settle, unless it is a create if
+ * absent (keyed by a unique property), whose lookup will tell.
+ */
 void
 hs_queue_recover(void)
 {
-	char	   *sql = psprintf("UPDATE %s SET state = 'pending' WHERE state = 'sending'",
+	char	   *sql = psprintf("UPDATE %s SET "
+							   "state = CASE WHEN operation = 'create' AND id_property IS NULL "
+							   "THEN 'unknown' ELSE 'pending' END, "
+							   "error = CASE WHEN operation = 'create' AND id_property IS NULL "
+							   "THEN '{\"status\": \"error\", \"category\": \"WORKER_STOPPED\", "
+							   "\"message\": \"the worker stopped while this create was being sent: it may or may not exist in HubSpot\"}'::jsonb "
+							   "ELSE error END, "
+							   "sent_at = now() WHERE state = 'sending'",
 							   queue_name());
 
 	if (SPI_execute(sql, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not reset sending rows");
 	if (SPI_processed > 0)
 		ereport(LOG,
-				(errmsg("hubspot_fdw: %llu queued writes caught in sending are pending again",
+				(errmsg("hubspot_fdw: %llu queued writes caught in sending are pending again (creates: unknown)",
 						(unsigned long long) SPI_processed)));
 }
 
@@ -190,9 +248,9 @@ unpack(int limit)
 								   "sum(n) OVER (ORDER BY first_id) - n AS before FROM %s) b "
 								   "WHERE before < $1) "
 								   "RETURNING *), "
-								   "i AS (INSERT INTO %s (id, owner, server_id, object_type, operation, "
+								   "i AS (INSERT INTO %s (id, owner, server, object_type, operation, "
 								   "id_property, record_key, properties, enqueued_at) "
-								   "SELECT u.id, p.owner, p.server_id, p.object_type, p.operation, "
+								   "SELECT u.id, p.owner, p.server, p.object_type, p.operation, "
 								   "p.id_property, u.record_key, u.properties, p.enqueued_at "
 								   "FROM p, unnest(p.ids, p.record_keys, p.properties) "
 								   "AS u(id, record_key, properties)) "
@@ -209,6 +267,30 @@ unpack(int limit)
 											 &isnull));
 }
 
+/* The names of servers (or roles) as a text[] for the queue's columns. */
+static ArrayType *
+name_array(Oid *oids, int n, bool roles)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		const char *name;
+
+		if (roles)
+			name = GetUserNameFromId(oids[i], true);
+		else
+		{
+			ForeignServer *fs = GetForeignServerExtended(oids[i], FSV_MISSING_OK);
+
+			name = fs ? fs->servername : NULL;
+		}
+		d[i] = CStringGetTextDatum(name ? name : "");
+	}
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
 /*
  * Unpack packs worth about limit rows, then claim up to limit pending rows
  * in id order, skipping paused servers.  A row whose id is above a pack
@@ -217,11 +299,12 @@ unpack(int limit)
  * tells whether packs moved, which is work done even if no row was claimed.
  */
 HsQueueRow *
-hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *nrows,
-			   int *unpacked)
+hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
+			   Oid *skip_pair_server, Oid *skip_pair_owner, int npairs,
+			   int *nrows, int *unpacked)
 {
 	static SPIPlanPtr plan = NULL;
-	Datum		args[2];
+	Datum		args[4];
 	HsQueueRow *rows;
 	uint64		i;
 
@@ -233,26 +316,29 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *
 	*unpacked = unpack(limit);
 	if (plan == NULL)
 	{
-		Oid			types[2] = {OIDARRAYOID, INT4OID};
+		Oid			types[4] = {TEXTARRAYOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID};
 		char	   *q = queue_name();
 		char	   *sql = psprintf(
 								   "UPDATE %s q SET state = 'sending', sent_at = now() "
 								   "WHERE q.id IN (SELECT id FROM %s WHERE state = 'pending' "
-								   "AND server_id <> ALL($1) "
+								   "AND server <> ALL($1) "
+								   "AND NOT EXISTS (SELECT FROM unnest($3, $4) AS s(srv, own) "
+								   "WHERE s.srv = server AND s.own = owner) "
 								   "AND id < (SELECT coalesce(min(first_id), 9223372036854775807) FROM %s) "
 								   "ORDER BY id LIMIT $2 "
 								   "FOR UPDATE SKIP LOCKED) "
-								   "RETURNING q.id, q.owner, q.server_id, q.object_type, "
+								   "RETURNING q.id, q.owner::text, q.server, q.object_type, "
 								   "q.operation, q.id_property, q.record_key, q.properties, q.attempts",
 								   q, q, queue_name_of(QUEUE_PACK));
 
-		plan = SPI_prepare(sql, 2, types);
+		plan = SPI_prepare(sql, 4, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare the queue claim: %s", SPI_result_code_string(SPI_result));
 	}
-	args[0] = PointerGetDatum(construct_array((Datum *) skip_servers, nskip, OIDOID,
-											  sizeof(Oid), true, TYPALIGN_INT));
+	args[0] = PointerGetDatum(name_array(skip_servers, nskip, false));
 	args[1] = Int32GetDatum(limit);
+	args[2] = PointerGetDatum(name_array(skip_pair_server, npairs, false));
+	args[3] = PointerGetDatum(name_array(skip_pair_owner, npairs, true));
 	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim queued writes");
 
@@ -268,8 +354,10 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip, int *
 		char	   *op;
 
 		r->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		r->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-		r->serverid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		r->owner_name = spi_text(tup, desc, 2);
+		r->server_name = spi_text(tup, desc, 3);
+		r->owner = get_role_oid(r->owner_name, true);
+		r->serverid = get_foreign_server_oid(r->server_name, true);
 		r->object_type = spi_text(tup, desc, 4);
 		op = spi_text(tup, desc, 5);
 		if (!hs_op_from_name(op, &r->op))
@@ -340,31 +428,52 @@ hs_queue_settle(HsSettle *s, int n)
 		elog(ERROR, "could not settle queued writes");
 }
 
-/* Remove done rows older than the retention, a few at a time. */
+/*
+ * Remove settled rows past their retention, a few at a time: done rows
+ * after retention_s, failed, unknown and discarded ones after
+ * failed_retention_s (they are kept longer: someone may still act on them).
+ */
 int64
-hs_queue_cleanup(int retention_s, int limit)
+hs_queue_cleanup(int retention_s, int failed_retention_s, int limit)
 {
 	char	   *q = queue_name();
-	char	   *sql = psprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s "
-							   "WHERE state = 'done' AND sent_at < now() - make_interval(secs => %d) "
-							   "LIMIT %d)", q, q, retention_s, limit);
+	char	   *sql = psprintf("DELETE FROM %s WHERE id IN ("
+							   "(SELECT id FROM %s WHERE state = 'done' "
+							   "AND sent_at < now() - make_interval(secs => %d) LIMIT %d) "
+							   "UNION ALL "
+							   "(SELECT id FROM %s WHERE state IN ('failed', 'unknown', 'discarded') "
+							   "AND sent_at < now() - make_interval(secs => %d) LIMIT %d))",
+							   q, q, retention_s, limit, q, failed_retention_s, limit);
 
 	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clean up the queue");
 	return (int64) SPI_processed;
 }
 
-/* Some role with pending rows for a server (to test its token). */
-Oid
-hs_queue_pending_owner(Oid serverid)
+/* The roles with pending rows for a server (to test their tokens). */
+Oid *
+hs_queue_pending_owners(Oid serverid, int *n)
 {
-	char	   *sql = psprintf("SELECT owner FROM %s WHERE state = 'pending' AND server_id = %u LIMIT 1",
-							   queue_name(), serverid);
-	bool		isnull;
-	Datum		d;
+	ForeignServer *fs = GetForeignServerExtended(serverid, FSV_MISSING_OK);
+	char	   *sql;
+	Oid		   *owners;
+	uint64		i;
 
-	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed == 0)
-		return InvalidOid;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? InvalidOid : DatumGetObjectId(d);
+	*n = 0;
+	if (fs == NULL)
+		return NULL;
+	sql = psprintf("SELECT DISTINCT owner::text FROM %s WHERE state = 'pending' "
+				   "AND server = %s LIMIT 64",
+				   queue_name(), quote_literal_cstr(fs->servername));
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the queue's owners");
+	owners = palloc(sizeof(Oid) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Oid			role = get_role_oid(spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), true);
+
+		if (OidIsValid(role))
+			owners[(*n)++] = role;
+	}
+	return owners;
 }

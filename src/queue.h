@@ -27,8 +27,10 @@ typedef struct HsQueueRels
 typedef struct HsQueueRow
 {
 	int64		id;
-	Oid			owner;
-	Oid			serverid;
+	Oid			owner;			/* InvalidOid: no role of that name */
+	Oid			serverid;		/* InvalidOid: no server of that name */
+	char	   *owner_name;		/* as the queue holds them: by name, */
+	char	   *server_name;	/* so that they survive dump and restore */
 	char	   *object_type;
 	HsOp		op;
 	char	   *id_property;
@@ -49,11 +51,13 @@ typedef struct HsSettle
 
 extern const HsQueueRels *hs_queue_rels(void);
 extern bool hs_queue_exists(void);
+extern bool hs_queue_ready(void);
 extern void hs_queue_recover(void);
 extern HsQueueRow *hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
+								  Oid *skip_pair_server, Oid *skip_pair_owner, int npairs,
 								  int *nrows, int *unpacked);
 extern void hs_queue_settle(HsSettle *s, int n);
-extern int64 hs_queue_cleanup(int retention_s, int limit);
-extern Oid	hs_queue_pending_owner(Oid serverid);
+extern int64 hs_queue_cleanup(int retention_s, int failed_retention_s, int limit);
+extern Oid *hs_queue_pending_owners(Oid serverid, int *n);
 
 #endif							/* HUBSPOT_QUEUE_H */

@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/array.h"
@@ -76,6 +77,7 @@ struct HsQueueWriter
 	TupleTableSlot **slots;
 	CommandId	cid;
 	Oid			owner;
+	Datum		owner_name;		/* name: the queue names roles and servers */
 	TimestampTz now;
 	Datum		pending;		/* 'pending' as text, made once */
 	MemoryContext cxt;			/* the writer's; callers put rows from shorter ones */
@@ -83,6 +85,7 @@ struct HsQueueWriter
 
 	/* the buffered run: inputs of one kind, in id order */
 	Oid			serverid;
+	Datum		server_name;	/* text */
 	char	   *object_type;
 	HsOp		op;
 	char	   *id_property;
@@ -140,6 +143,17 @@ check_id_blocks(Oid seqid)
 HsQueueWriter *
 hs_queue_open(void)
 {
+	return hs_queue_open_as(GetUserId());
+}
+
+/*
+ * A writer whose rows go out with owner's user mapping: a foreign table
+ * reached through a view is written with the view owner's, as PostgreSQL
+ * checks its privileges.
+ */
+HsQueueWriter *
+hs_queue_open_as(Oid owner)
+{
 	HsQueueWriter *w = palloc0(sizeof(HsQueueWriter));
 
 	if (!hs_worker_available())
@@ -159,7 +173,8 @@ hs_queue_open(void)
 	w->capacity = HS_PACK_MIN;
 	w->entries = palloc(sizeof(HsQueueEntry) * w->capacity);
 	w->cid = GetCurrentCommandId(true);
-	w->owner = GetUserId();
+	w->owner = owner;
+	w->owner_name = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(owner, false)));
 	w->now = GetCurrentTransactionStartTimestamp();
 	w->pending = CStringGetTextDatum("pending");
 	w->cxt = CurrentMemoryContext;
@@ -198,8 +213,8 @@ write_rows(HsQueueWriter *w)
 		nulls = slot->tts_isnull;
 		memset(nulls, true, sizeof(bool) * NATTS);
 		values[0] = Int64GetDatum(e->id), nulls[0] = false;
-		values[1] = ObjectIdGetDatum(w->owner), nulls[1] = false;
-		values[2] = ObjectIdGetDatum(w->serverid), nulls[2] = false;
+		values[1] = w->owner_name, nulls[1] = false;
+		values[2] = w->server_name, nulls[2] = false;
 		values[3] = object_type, nulls[3] = false;
 		values[4] = operation, nulls[4] = false;
 		values[5] = id_property, nulls[5] = (w->id_property == NULL);
@@ -261,8 +276,8 @@ write_pack(HsQueueWriter *w)
 	memset(nulls, false, sizeof(nulls));
 	values[0] = Int64GetDatum(w->entries[0].id);
 	values[1] = Int64GetDatum(w->entries[w->nbuf - 1].id);
-	values[2] = ObjectIdGetDatum(w->owner);
-	values[3] = ObjectIdGetDatum(w->serverid);
+	values[2] = w->owner_name;
+	values[3] = w->server_name;
 	values[4] = CStringGetTextDatum(w->object_type);
 	values[5] = CStringGetTextDatum(hs_op_name(w->op));
 	values[6] = w->id_property ? CStringGetTextDatum(w->id_property) : (Datum) 0;
@@ -317,6 +332,7 @@ hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type, HsOp op,
 	old = MemoryContextSwitchTo(w->bufcxt);
 	if (w->nbuf == 0)
 	{
+		w->server_name = CStringGetTextDatum(GetForeignServer(serverid)->servername);
 		w->serverid = serverid;
 		w->object_type = pstrdup(object_type);
 		w->op = op;

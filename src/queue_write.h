@@ -15,6 +15,7 @@
 typedef struct HsQueueWriter HsQueueWriter;
 
 extern HsQueueWriter *hs_queue_open(void);
+extern HsQueueWriter *hs_queue_open_as(Oid owner);
 extern int64 hs_queue_put(HsQueueWriter *w, Oid serverid, const char *object_type,
 						  HsOp op, const char *id_property, const char *record_key,
 						  Jsonb *properties);

@@ -35,11 +35,18 @@
 
 #include "convert.h"
 #include "dispatch.h"
-#include "batch.h"
+#include "keys.h"
+#include "search.h"
 #include "options.h"
 #include "scan.h"
 
 #define HS_PAGE_SIZE 100
+/*
+ * Longer property lists do not go into a URL (HubSpot answers 414 from
+ * about 2,000 characters on): pages are listed by id only, and their
+ * properties read with batch/read, which takes the list in its body.
+ */
+#define HS_MAX_QUERY_PROPS 1500
 
 typedef struct HsScanState
 {
@@ -61,18 +68,18 @@ typedef struct HsScanState
 	HsTable    *table;
 	char	   *props_json;		/* the used properties as a JSON array */
 	List	   *lookup;			/* pushed-down ids or key values, or NIL */
-	bool		lookup_by_key;	/* values of id_property, not record ids */
+	bool		lookup_by_key;	/* values of lookup_property, not record ids */
+	char	   *lookup_property;
 	HsJob	   *read;			/* batch/read of the lookup */
 	int			read_pos;
 	MemoryContext pagecxt;		/* the current page; Iterate's own context is per tuple */
+	MemoryContext scancxt;		/* the scan's */
+	List	   *filters;		/* pushed to HubSpot's search, or NIL */
+	char	   *last_id;		/* search: the keyset, the last record id seen */
+	bool		wide;			/* properties read by batch/read, not in the URL */
+	bool		archived_pass;	/* listing archived records (archived 'true' or 'both') */
+	Jsonb	  **wide_results;	/* the current page's records, in page order */
 } HsScanState;
-
-bool
-hs_is_id_column(Oid relid, int attnum, const char *property)
-{
-	return strcmp(property, "hs_object_id") == 0 ||
-		(strcmp(property, "id") == 0 && strcmp(get_attname(relid, attnum, false), "id") == 0);
-}
 
 void
 hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
@@ -118,17 +125,24 @@ const_values(Const *c)
 }
 
 /*
- * WHERE id = 'x', id IN (...), and the same on the id_property column go
- * to batch/read instead of listing everything: [kind, values] where kind
- * 1 = record ids, 2 = values of id_property; NIL when nothing applies.
- * The clause is still checked locally.
+ * WHERE id = 'x', id IN (...), and the same on the id_property column (or
+ * a contact's email) go to batch/read instead of listing everything:
+ * [kind, values, property] where kind 1 = record ids, 2 = values of a
+ * unique property; NIL when nothing applies.  The scan itself checks each
+ * record it reads against the values as HubSpot compares keys (emails
+ * case-insensitively), so the clause is not checked again locally: a
+ * contact written as Ada@x.com is found by WHERE email = 'Ada@x.com'.
+ * *clause_out is the RestrictInfo that was pushed down.
  */
 static List *
-lookup_clause(RelOptInfo *baserel, Oid relid)
+lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out)
 {
 	HsTable    *t = hs_table_get(relid);
 	ListCell   *lc;
 
+	/* batch/read reads live or archived records, not both at once */
+	if (t->archived == HS_ARCHIVED_BOTH)
+		return NIL;
 	foreach(lc, baserel->baserestrictinfo)
 	{
 		Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
@@ -158,11 +172,13 @@ lookup_clause(RelOptInfo *baserel, Oid relid)
 		prop = hs_column_property(relid, var->varattno);
 		if (hs_is_id_column(relid, var->varattno, prop))
 			kind = 1;
-		else if (t->id_property && strcmp(prop, t->id_property) == 0)
+		else if ((t->id_property && strcmp(prop, t->id_property) == 0) ||
+				 (strcmp(prop, "email") == 0 && strcmp(t->object_type, "contacts") == 0))
 			kind = 2;
 		else
 			continue;
-		return list_make2(makeInteger(kind), const_values((Const *) right));
+		*clause_out = (RestrictInfo *) lfirst(lc);
+		return list_make3(makeInteger(kind), const_values((Const *) right), makeString(prop));
 	}
 	return NIL;
 }
@@ -174,6 +190,9 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 {
 	Bitmapset  *attrs = NULL;
 	List	   *used = NIL;
+	List	   *lookup;
+	List	   *filters = NIL;
+	RestrictInfo *pushed = NULL;
 	ListCell   *lc;
 	int			i;
 
@@ -190,10 +209,15 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		if (attno > 0)
 			used = lappend_int(used, attno);
 	}
+	lookup = lookup_clause(baserel, foreigntableid, &pushed);
+	if (lookup != NIL)
+		scan_clauses = list_delete_ptr(list_copy(scan_clauses), pushed);
+	else
+		filters = hs_search_filters(root, baserel, foreigntableid);
+	/* search filters select a superset: every clause is still checked here */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
-							list_make2(used, lookup_clause(baserel, foreigntableid)),
-							NIL, NIL, outer_plan);
+							list_make3(used, lookup, filters), NIL, NIL, outer_plan);
 }
 
 static void
@@ -238,8 +262,10 @@ map_columns(HsScanState *st, Relation rel, List *used)
 			escape_json(&json, st->props[i]);
 		}
 	}
+	st->wide = props.len > HS_MAX_QUERY_PROPS;
 	st->base_query = psprintf("limit=%d%s%s", HS_PAGE_SIZE,
-							  props.len ? "&properties=" : "", props.data);
+							  props.len && !st->wide ? "&properties=" : "",
+							  st->wide ? "" : props.data);
 	appendStringInfoChar(&json, ']');
 	st->props_json = json.data;
 }
@@ -253,6 +279,7 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	Oid			userid;
 
 	node->fdw_state = st;
+	st->scancxt = CurrentMemoryContext;
 	st->pagecxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "hubspot_fdw page",
 										ALLOCSET_DEFAULT_SIZES);
 	st->table = hs_table_get(RelationGetRelid(rel));
@@ -264,13 +291,84 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 
 		st->lookup_by_key = intVal(linitial(lookup)) == 2;
 		st->lookup = lsecond(lookup);
+		st->lookup_property = strVal(lthird(lookup));
 		if (st->lookup == NIL)
 			st->done = true;
 	}
+	st->filters = lthird(fs->fdw_private);
+	st->archived_pass = st->table->archived == HS_ARCHIVED_TRUE;
+	/* search never returns archived records; a body HubSpot would refuse */
+	if (st->filters != NIL &&
+		(st->wide || st->table->archived != HS_ARCHIVED_FALSE || strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY))
+		st->filters = NIL;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	userid = hs_scan_user(fs, node->ss.ps.state);
 	st->token = hs_token_get(st->server->serverid, userid);
+}
+
+/*
+ * Search pages by keyset: the next page is the records above the last id
+ * of this one (HubSpot sorts them by hs_object_id), so paging is never cut
+ * at HubSpot's 10,000 results and never repeats or skips a record.  A page
+ * with paging.next has more after it; a short page may still (HubSpot says
+ * so), so only the absence of paging ends the scan.
+ */
+static void
+keyset_next(HsScanState *st, JsonbValue *paging)
+{
+	JsonbValue	v;
+	JsonbValue *results = hs_jsonb_get(&st->page->root, "results", &v);
+	JsonbValue *last = getIthJsonbValueFromContainer(results->val.binary.data, st->count - 1);
+	JsonbValue	iv;
+	char	   *id = last->type == jbvBinary ?
+		hs_jsonb_scalar_text(hs_jsonb_get(last->val.binary.data, "id", &iv)) : NULL;
+
+	if (id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("HubSpot's search answer for server \"%s\" holds a record without an id",
+						st->server->servername)));
+	st->last_id = MemoryContextStrdup(st->scancxt, id);
+	st->done = st->after == NULL;
+	st->after = NULL;
+}
+
+/* A wide table's page: the listed ids' properties, by batch/read. */
+static void
+read_page(HsScanState *st)
+{
+	JsonbValue	v;
+	JsonbValue *results = hs_jsonb_get(&st->page->root, "results", &v);
+	HsInput   **ins = palloc(sizeof(HsInput *) * st->count);
+	HsJob	   *job;
+	int			i;
+
+	for (i = 0; i < st->count; i++)
+	{
+		JsonbValue *item = getIthJsonbValueFromContainer(results->val.binary.data, i);
+		JsonbValue	iv;
+		HsInput    *in = palloc0(sizeof(HsInput));
+
+		if (item->type == jbvBinary)
+			in->id = hs_jsonb_scalar_text(hs_jsonb_get(item->val.binary.data, "id", &iv));
+		if (in->id == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("HubSpot's list answer for server \"%s\" holds a record without an id",
+							st->server->servername)));
+		in->key = hs_record_key(NULL, in->id);
+		in->trace = psprintf("%d", i + 1);
+		ins[i] = in;
+	}
+	job = hs_job_new(st->server, st->token, st->table->object_type, HS_OP_READ, ins, st->count);
+	job->read_extra = psprintf("\"properties\":%s", st->props_json);
+	hs_dispatch(&job, 1, true, NULL);
+	hs_job_raise(job);
+	st->wide_results = palloc0(sizeof(Jsonb *) * st->count);
+	/* a record archived between the two calls is simply absent */
+	for (i = 0; i < st->count; i++)
+		st->wide_results[i] = job->out[i].result;
 }
 
 static bool
@@ -298,8 +396,17 @@ fetch_page(HsScanState *st)
 		query = psprintf("%s&after=%s", st->base_query, e);
 		curl_free(e);
 	}
-	url = hs_api_list_url(st->server, st->table->object_type, query);
-	st->page = hs_call_get(st->server, st->token, url);
+	if (st->filters != NIL)
+		st->page = hs_call_read(st->server, st->token,
+								hs_api_search_url(st->server, st->table->object_type),
+								hs_search_body(st->filters, st->props_json, st->last_id), true);
+	else
+	{
+		if (st->archived_pass)
+			query = psprintf("%s&archived=true", query);
+		url = hs_api_list_url(st->server, st->table->object_type, query);
+		st->page = hs_call_get(st->server, st->token, url);
+	}
 	jv = hs_jsonb_get(&st->page->root, "results", &v);
 	st->count = (jv && jv->type == jbvBinary && JsonContainerIsArray(jv->val.binary.data)) ?
 		JsonContainerSize(jv->val.binary.data) : 0;
@@ -315,7 +422,21 @@ fetch_page(HsScanState *st)
 			st->after = hs_jsonb_scalar_text(hs_jsonb_get(next->val.binary.data, "after", &v));
 	}
 	st->done = st->after == NULL;
+	/* archived 'both': the live records, then the archived ones */
+	if (st->done && !st->archived_pass && st->filters == NIL &&
+		st->table->archived == HS_ARCHIVED_BOTH)
+	{
+		st->archived_pass = true;
+		st->done = false;
+	}
+	if (st->filters != NIL && st->count > 0)
+		keyset_next(st, jv);
+	if (st->wide && st->count > 0)
+		read_page(st);
 	MemoryContextSwitchTo(old);
+	/* an empty page that is not the last (or the end of the live pass) */
+	if (st->count == 0 && !st->done)
+		return fetch_page(st);
 	return st->count > 0;
 }
 
@@ -351,29 +472,64 @@ fill_slot(HsScanState *st, JsonbContainer *obj, TupleTableSlot *slot)
 	}
 }
 
-/* Pushed-down lookup: one batch/read job for all the values. */
+/*
+ * Pushed-down lookup: one batch/read job for the values, each record once
+ * (Ada@x.com and ada@x.com are one contact).
+ */
 static void
 run_lookup(HsScanState *st)
 {
 	int			n = list_length(st->lookup);
 	HsInput   **ins = palloc(sizeof(HsInput *) * n);
+	const char *prop = st->lookup_by_key ? st->lookup_property : NULL;
+	HTAB	   *seen = hs_key_table("hubspot_fdw lookup keys", n, sizeof(char *));
 	ListCell   *lc;
 	int			i = 0;
 
 	foreach(lc, st->lookup)
 	{
 		HsInput    *in = palloc0(sizeof(HsInput));
+		bool		found;
 
 		in->id = strVal(lfirst(lc));
-		in->id_property = st->lookup_by_key ? st->table->id_property : NULL;
+		in->id_property = (char *) prop;
 		in->key = hs_record_key(in->id_property, in->id);
-		ins[i++] = in;
+		in->trace = psprintf("%d", i + 1);
+		hash_search(seen, &in->key, HASH_ENTER, &found);
+		if (!found)
+			ins[i++] = in;
 	}
-	st->read = hs_job_new(st->server, st->token, st->table->object_type, HS_OP_READ, ins, n);
+	st->read = hs_job_new(st->server, st->token, st->table->object_type, HS_OP_READ, ins, i);
 	st->read->read_extra = psprintf("\"properties\":%s", st->props_json);
+	st->read->read_archived = st->table->archived == HS_ARCHIVED_TRUE;
+	if (prop && strstr(st->props_json, psprintf("\"%s\"", prop)) == NULL)
+		st->read->read_extra = psprintf("\"properties\":[\"%s\"%s%s", prop,
+										strlen(st->props_json) > 2 ? "," : "",
+										st->props_json + 1);
 	hs_dispatch(&st->read, 1, true, NULL);
 	hs_job_raise(st->read);
 	st->read_pos = 0;
+}
+
+/* Does a record read by key hold that key, as HubSpot compares keys? */
+static bool
+lookup_matches(HsScanState *st, Jsonb *result)
+{
+	JsonbValue	v;
+	JsonbValue *props;
+	char	   *value;
+	ListCell   *lc;
+
+	if (!st->lookup_by_key)
+		return true;
+	props = hs_jsonb_get(&result->root, "properties", &v);
+	if (props == NULL || props->type != jbvBinary)
+		return false;
+	value = hs_jsonb_scalar_text(hs_jsonb_get(props->val.binary.data, st->lookup_property, &v));
+	foreach(lc, st->lookup)
+		if (hs_key_equal(st->lookup_property, value, strVal(lfirst(lc))))
+			return true;
+	return false;
 }
 
 static TupleTableSlot *
@@ -387,7 +543,9 @@ iterate_lookup(HsScanState *st, TupleTableSlot *slot)
 		MemoryContextSwitchTo(old);
 	}
 	/* inputs HubSpot does not know (OBJECT_NOT_FOUND) are simply absent */
-	while (st->read_pos < st->read->n && st->read->out[st->read_pos].result == NULL)
+	while (st->read_pos < st->read->n &&
+		   (st->read->out[st->read_pos].result == NULL ||
+			!lookup_matches(st, st->read->out[st->read_pos].result)))
 		st->read_pos++;
 	if (st->read_pos >= st->read->n)
 		return slot;
@@ -414,6 +572,16 @@ hsIterateForeignScan(ForeignScanState *node)
 	if (st->page == NULL || st->pos >= st->count)
 		if (!fetch_page(st))
 			return slot;
+	if (st->wide)
+	{
+		while (st->pos < st->count && st->wide_results[st->pos] == NULL)
+			st->pos++;
+		if (st->pos >= st->count)
+			return hsIterateForeignScan(node);
+		fill_slot(st, &st->wide_results[st->pos++]->root, slot);
+		ExecStoreVirtualTuple(slot);
+		return slot;
+	}
 	results = hs_jsonb_get(&st->page->root, "results", &v);
 	item = getIthJsonbValueFromContainer(results->val.binary.data, st->pos++);
 	if (item->type == jbvBinary)
@@ -431,6 +599,8 @@ hsReScanForeignScan(ForeignScanState *node)
 
 	st->page = NULL;
 	st->after = NULL;
+	st->last_id = NULL;
+	st->archived_pass = st->table->archived == HS_ARCHIVED_TRUE;
 	st->done = false;
 	st->pos = st->count = 0;
 	st->read_pos = 0;
@@ -451,15 +621,31 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	/* the path only: the host is the server's business, not the plan's */
 	if (st->lookup != NIL)
 	{
-		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ);
+		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ,
+							   st->table->archived == HS_ARCHIVED_TRUE);
 		ExplainPropertyText("HubSpot call",
 							psprintf("POST %s (%d %s%s)", url + strlen(st->server->api_url),
 									 list_length(st->lookup),
-									 st->lookup_by_key ? st->table->id_property : "id",
+									 st->lookup_by_key ? st->lookup_property : "id",
 									 list_length(st->lookup) > 1 ? " values" : ""), es);
 		return;
 	}
-	url = hs_api_list_url(st->server, st->table->object_type, st->base_query);
+	if (st->filters != NIL)
+	{
+		url = hs_api_search_url(st->server, st->table->object_type);
+		ExplainPropertyText("HubSpot call",
+							psprintf("POST %s (%s; pages of %d by hs_object_id)",
+									 url + strlen(st->server->api_url),
+									 hs_search_describe(st->filters), HS_SEARCH_PAGE), es);
+		return;
+	}
+	url = hs_api_list_url(st->server, st->table->object_type,
+						  st->table->archived == HS_ARCHIVED_TRUE ?
+						  psprintf("%s&archived=true", st->base_query) : st->base_query);
 	ExplainPropertyText("HubSpot call",
-						psprintf("GET %s", url + strlen(st->server->api_url)), es);
+						psprintf("GET %s%s%s", url + strlen(st->server->api_url),
+								 st->table->archived == HS_ARCHIVED_BOTH ?
+								 ", then the same with archived=true" : "",
+								 st->wide ? ", then POST batch/read of each page's ids (properties in the body)" : ""),
+						es);
 }

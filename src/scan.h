@@ -24,6 +24,5 @@ extern void hsEndForeignScan(ForeignScanState *node);
 extern void hsExplainForeignScan(ForeignScanState *node, ExplainState *es);
 
 /* shared with modify.c: which column is the HubSpot record id */
-extern bool hs_is_id_column(Oid relid, int attnum, const char *property);
 
 #endif							/* HUBSPOT_SCAN_H */

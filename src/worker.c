@@ -57,6 +57,7 @@
 bool		hs_enabled = true;
 int			hs_naptime_ms = 10000;
 int			hs_retention_s = 7 * 86400;
+int			hs_failed_retention_s = 30 * 86400;
 
 typedef struct HsWorkerSlot
 {
@@ -404,6 +405,36 @@ add_stats(HsDrainResult *r)
 	LWLockRelease(wshared->lock);
 }
 
+/*
+ * Send a round's rows.  Nothing HubSpot answers may end the worker: the
+ * answer parser reports what it cannot read as a failed call, and should
+ * anything still raise an ERROR here (outside any transaction, with no
+ * locks held), the rows get an outcome that says so and the worker goes on
+ * with the next round.
+ */
+static void
+send_round(HsDrainPlan *plan, HsDrainResult *r, MemoryContext cxt)
+{
+	PG_TRY();
+	{
+		hs_drain_send(plan, r);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		hs_http_abort_all();
+		ereport(LOG,
+				(errmsg("hubspot_fdw: a round failed while sending: %s", e->message)));
+		hs_drain_fail_unsettled(plan, e->message);
+		strlcpy(r->last_error, e->message, sizeof(r->last_error));
+	}
+	PG_END_TRY();
+}
+
 /* One round; returns how many rows it claimed, or packs it unpacked. */
 static int
 worker_round(MemoryContext cxt)
@@ -419,6 +450,11 @@ worker_round(MemoryContext cxt)
 		ereport(LOG, (errmsg("hubspot_fdw: extension dropped, worker exits")));
 		proc_exit(0);
 	}
+	if (!hs_queue_ready())
+	{
+		end_tx(cxt);
+		return 0;
+	}
 	MemoryContextSwitchTo(cxt);
 	plan = hs_drain_claim(HS_CLAIM_LIMIT, &unpacked);
 	end_tx(cxt);
@@ -426,7 +462,7 @@ worker_round(MemoryContext cxt)
 		return unpacked;
 
 	set_state("sending", NULL);
-	hs_drain_send(plan, &r);
+	send_round(plan, &r, cxt);
 
 	begin_tx();
 	MemoryContextSwitchTo(cxt);
@@ -452,6 +488,8 @@ hs_worker_main(Datum arg)
 		proc_exit(0);
 	before_shmem_exit(release_slot, 0);
 	pgstat_report_appname("hubspot_fdw worker");
+	/* the database's search_path is its owner's to set: never ours to follow */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "hubspot_fdw round",
 								ALLOCSET_DEFAULT_SIZES);
@@ -481,7 +519,8 @@ hs_worker_main(Datum arg)
 			continue;
 
 		if (TimestampDifferenceExceeds(last_cleanup, GetCurrentTimestamp(),
-									   Max(1000, Min(HS_CLEANUP_EVERY_MS, hs_retention_s * 1000))))
+									   Max(1000, Min(HS_CLEANUP_EVERY_MS,
+													 Min(hs_retention_s, hs_failed_retention_s) * 1000L))))
 		{
 			int64		deleted;
 			int			i = 0;
@@ -490,12 +529,14 @@ hs_worker_main(Datum arg)
 			do
 			{
 				CHECK_FOR_INTERRUPTS();
-				deleted = begin_tx() ? hs_queue_cleanup(hs_retention_s, 1000) : 0;
+				deleted = begin_tx() ?
+					hs_queue_cleanup(hs_retention_s, hs_failed_retention_s, 1000) : 0;
 				end_tx(cxt);
-			} while (deleted == 1000 && ++i < 100);
+			} while (deleted >= 1000 && ++i < 100);
 			last_cleanup = GetCurrentTimestamp();
 		}
-		set_state(hs_enabled ? "idle" : "disabled", NULL);
+		/* say what the worker waits for, when it waits for more than work */
+		set_state(!hs_enabled ? "disabled" : hs_drain_waiting[0] ? hs_drain_waiting : "idle", NULL);
 		pgstat_report_activity(STATE_IDLE, NULL);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 hs_drain_wake_ms > 0 ? Min(hs_naptime_ms, hs_drain_wake_ms) : hs_naptime_ms,

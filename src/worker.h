@@ -13,6 +13,7 @@
 extern bool hs_enabled;
 extern int	hs_naptime_ms;
 extern int	hs_retention_s;
+extern int	hs_failed_retention_s;
 
 extern Size hs_worker_shmem_size(void);
 extern void hs_worker_shmem_init(void);
@@ -27,7 +28,7 @@ typedef struct HsWorkerInfo
 {
 	Oid			dboid;
 	int			pid;
-	char		state[32];
+	char		state[160];
 	HsDispatchStats calls;
 	int64		rows_done;
 	int64		rows_failed;

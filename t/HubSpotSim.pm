@@ -11,12 +11,29 @@
 #   $sim->stop;                               # also done when $sim goes out of scope
 #   (url, port, pid, log_file: the simulator's address, process id and output file)
 #
-# Control API methods (JSON in/out, die on errors): reset, config(\%h), fault(\%h),
-# clear_faults, requests(path => 'substr', since => seq) -> [ {...}, ... ], clear_requests,
-# stats -> {...}, objects($type) -> [ non-archived objects ], object_by($type, $prop, $value)
-# -> {...} | undef (email compared case-insensitively), count($type), daily_reset,
+# Control API methods (JSON in/out, die on errors): reset, config(\%h), fault(\%h) -> number
+# of pending faults, faults -> [ pending faults ], clear_faults, requests(path => 'substr',
+# since => seq, status => N) -> [ {...}, ... ], clear_requests, stats -> {...},
+# objects($type) -> [ non-archived objects ], object_by($type, $prop, $value) -> {...} | undef
+# (email compared case-insensitively), count($type), daily_reset,
 # set_properties($type, \@properties).  api($method, $path, $body, $token) calls the API
-# itself and returns ($status, $decoded_body).
+# itself and returns ($status, $decoded_body); api_raw($method, $path, $body, $token,
+# \%headers) returns ($status, $raw_content, \%response_headers) (names lower-case; status
+# 599 when HTTP::Tiny got no complete answer).
+#
+# Fault and config options are those of test/hubspot_sim.py's docstring; Perl 1/0 work as
+# booleans there (JSON::PP::true/false too).  Shorthands for the common fault shapes:
+#   $sim->applied_fault(drop => 1, match => 'batch/upsert');  # performed, then answer lost:
+#                                  # fault({ apply => 1, ... }) with drop, garbage, truncate,
+#                                  # status (+ body), raw_body, nul_string, pad_bytes, ...
+#   $sim->envelope_status('PENDING', results => 0);           # not done, nothing stored
+#   $sim->envelope_status('PROCESSING');                      # done, results given
+#   $sim->fault({ raw_body => '<html>oops</html>', content_type => 'text/html', status => 502 });
+#   $sim->fault({ headers => { 'X-HubSpot-RateLimit-Max' => '1' }, match => 'batch/' });
+#   $sim->fault({ status => 429, headers => { 'Retry-After' => '-5' } });
+#   $sim->config({ result_trace_ids => 'omit', error_context => 'omit',
+#                  retry_after_on_429 => 2, retry_after_format => 'http-date',
+#                  max_url_length => 2000 });
 
 package HubSpotSim;
 
@@ -182,14 +199,41 @@ sub api
 	return ($res->{status}, $decoded);
 }
 
+sub api_raw
+{
+	my ($self, $method, $path, $body, $token, $headers) = @_;
+	$token = 'pat-test' unless defined $token;
+	my ($res) = $self->_request($method, $path, $body,
+		{ Authorization => "Bearer $token", %{ $headers || {} } });
+	my %h = map { lc($_) => $res->{headers}{$_} } keys %{ $res->{headers} || {} };
+	return ($res->{status}, $res->{content}, \%h);
+}
+
 # ------------------------------------------------------------------ control API
 sub reset          { $_[0]->_control('POST', '/_sim/reset', {}); return }
 sub config         { return $_[0]->_control('POST', '/_sim/config', $_[1]) }
-sub fault          { $_[0]->_control('POST', '/_sim/faults', $_[1]); return }
+sub fault          { return $_[0]->_control('POST', '/_sim/faults', $_[1])->{faults} }
+sub faults         { return $_[0]->_control('GET', '/_sim/faults')->{faults} }
 sub clear_faults   { $_[0]->_control('DELETE', '/_sim/faults'); return }
 sub clear_requests { $_[0]->_control('DELETE', '/_sim/requests'); return }
 sub daily_reset    { $_[0]->_control('POST', '/_sim/daily_reset', {}); return }
 sub stats          { return $_[0]->_control('GET', '/_sim/stats') }
+
+# fault({ apply => 1, %opt }): the request is performed (writes stored), then the answer
+# that %opt describes replaces the real one
+sub applied_fault
+{
+	my ($self, %opt) = @_;
+	return $self->fault({ %opt, apply => JSON::PP::true });
+}
+
+# fault({ envelope_status => $status, %opt }) for batch upsert/update/create/read answers;
+# results => 0 (or 'omit') with PENDING/PROCESSING/CANCELED: the writes are not done
+sub envelope_status
+{
+	my ($self, $status, %opt) = @_;
+	return $self->fault({ %opt, envelope_status => $status });
+}
 
 sub set_properties
 {

@@ -15,25 +15,135 @@ and exits 0.  Behaves as shared/hubspot-api/REFERENCE.md says HubSpot does:
   t = plural name or 0-N of a standard type, 2-N, p_name or pNNN_name.
   Tokens: pat-test (all scopes), pat-readonly (crm.objects.*.read, crm.schemas.*.read).
 
+  Every type's schema is closed: a property it does not define is PROPERTY_DOESNT_EXIST.
+  contacts, companies, deals and tickets have the DEFAULT_SCHEMAS below (unique: external_id,
+  company_code, deal_code, ticket_code; contacts also key upserts by email); the other standard
+  types a few of their HubSpot properties (OTHER_SCHEMAS, else hs_name/hs_description) plus a
+  unique "external_id"; custom objects (2-N, p_name) name, description, amount (number),
+  status (enumeration active|inactive), start_date (date) and a unique "external_id".  The
+  auto properties hs_object_id, createdate, lastmodifieddate exist everywhere (read-only).
+  POST /_sim/properties/{t} replaces a type's schema (the auto properties are kept).
+  POST search: the limits and semantics of REFERENCE.md section 9 (see Sim.search).
+  Batch-wide 400s (whole request, with or without trace ids): an idProperty that is not unique
+  ("Unable to perform update/upsert by non-unique 0-2 property domain"; contacts' email only
+  keys upserts and batch/read), an unknown type ("Unable to infer object type from: X"),
+  duplicate ids, > 100 inputs, a malformed body (with strict_fields: unknown fields, e.g.
+  idProperty in batch/archive inputs, which take only the record id).
+
+Order of one API call: read the body; request target (path?query) longer than max_url_length
+-> 414 text/html page as HubSpot's edge (Cloudflare) sends it, no correlation id, not rate
+counted, connection closed; faults; then (unless a fault answers instead) latency_ms, route,
+auth (401), rate limits (429), type (400), scopes (403), content type (415), the handler.
+Every call is written to the request log and stats BEFORE its answer is sent (or its connection
+dropped): a client that has its answer always finds its call in GET /_sim/requests.
+
 Control API (no auth, JSON, not logged, never faulted):
   POST /_sim/reset                 objects, log, faults, counters, config, schemas -> defaults
   GET|POST /_sim/config            merge keys of DEFAULT_CONFIG below, plus "tokens":
                                    {token: "all" | [scopes, "*" wildcards ok] | null (remove)}
-  GET|POST|DELETE /_sim/faults     POST appends {count (default 1, negative = until cleared),
-                                   status, body, headers, delay_ms, drop, garbage, truncate,
-                                   match (path substring)}; checked before auth and rate limits
-  GET|DELETE /_sim/requests        GET ?since=SEQ -> {"requests": [...]}
+  GET|POST|DELETE /_sim/faults     POST appends one fault (below); GET lists those pending
+  GET|DELETE /_sim/requests        GET ?since=SEQ -> {"requests": [{seq, method, path, query,
+                                   headers, body, ninputs, status (0 = dropped), t_start,
+                                   t_end, fault (the options of the fault it took, if any)}]}
   GET|DELETE /_sim/stats           calls, by_status, inputs, rate_limited, max_in_flight, ...
   GET /_sim/objects/{t}            stored objects incl. archived, by id
   GET|POST /_sim/properties/{t}    POST {"properties": [Property...]} replaces t's schema
   POST /_sim/daily_reset           reset the daily counters
+
+Config keys (DEFAULT_CONFIG; defaults are HubSpot's behaviour):
+  rate_limit_max, rate_limit_interval_ms, daily_limit, search_rate_limit  limits (0 = none)
+  send_rate_headers     X-HubSpot-RateLimit-* on answers (never on search)
+  retry_after_on_429    null or seconds: Retry-After on 429s (HubSpot documents none)
+  retry_after_format    "seconds" (default) | "http-date" (IMF-fixdate of now + seconds,
+                        rounded up) for that Retry-After
+  shuffle_results       true (random rotation, reversed: never the input order) | "reverse" |
+                        false
+  result_trace_ids      "echo" (default: results carry the input's objectWriteTraceId) |
+                        "omit" (no objectWriteTraceId in results, as HubSpot's documented 207
+                        example; results still shuffled)
+  error_context         context of errors[] in batch envelopes: "default" (objectWriteTraceId
+                        for per-input errors; ids, plus objectWriteTraceId when traced, for
+                        OBJECT_NOT_FOUND) | "no_trace_ids" (objectWriteTraceId removed, ids
+                        kept) | "empty" ({}) | "omit" (no context key).  Error bodies of whole-
+                        request errors keep theirs.
+  max_url_length        8000 (HubSpot 414s are reported at ~2,000-16,000); 0 = no limit (Python's
+                        http.server still refuses request lines over 65536 bytes itself)
+  strict_fields         unknown fields in request bodies -> malformed-JSON 400 (HubSpot's Jackson)
+  latency_ms, record_bodies, mode ("normal" | "sink": answer without storing), log_limit
+
+Faults: POST /_sim/faults {...}.  Common keys: count (default 1; negative = until cleared),
+match (substring of the path).  The first pending fault that matches is used (and counted) by
+the next API call, before auth and rate limits.  Faults with an envelope option (envelope_status,
+results, result_trace_ids, error_context) only match POST batch/{upsert,update,create,read}
+(calls answered with a batch envelope); others pass over them.  Perl-style 1/0 work as booleans.
+
+  A fault with any REPLACING option answers in HubSpot's place.  By default the request is NOT
+  performed (nothing stored; as before these options existed).  With "apply": true it is
+  performed first as HubSpot would (auth, rate limits, writes stored), then its answer is
+  replaced ("applied but the answer was lost"); delay_ms then delays the broken answer.
+  Replacing options:
+    status N         the HTTP status (default: the real one with apply, else 200; 201 on
+                     batch/create).  4xx/5xx without body: a HubSpot-like error body (429:
+                     TEN_SECONDLY_ROLLING, plus Retry-After per retry_after_on_429; 477:
+                     Retry-After 1).  Fault answers carry no X-HubSpot-RateLimit-* headers
+                     unless applied without status (then the real answer's headers).
+    body JSON|str    the body (a string is sent as text/plain)
+    drop true        close the connection without an answer (logged with status 0)
+    garbage true     a non-JSON body labelled application/json
+    truncate true    send half the body, declare the full Content-Length, close
+    truncate_at N    the same, sending only the first N bytes
+    raw_body "..."   these bytes as the body, as they are; content_type (default
+                     application/json;charset=utf-8; null = no Content-Type header)
+    empty_body true  Content-Length: 0 (Content-Type application/json)
+    nest_depth N     "results" holds N nested arrays/objects (valid JSON, N+1 deep in all);
+                     nest_kind "mixed" (default, [{"a":[{"a":...}]}]) | "array" | "object"
+    raw_number "T"   the literal T (e.g. "1e1000000") as the value of number_field (default
+                     "numErrors"), first member of the envelope
+    nul_string W     a NUL (\\u0000 in the JSON) inserted after the first character of
+                     strings of the answer: W true | "properties" (every non-empty property
+                     value of each result), "id", "objectWriteTraceId" (of each result),
+                     "message" (error messages)
+    wrong_types W    W true | "error": {"status":"error","message":400,"category":
+                     ["VALIDATION_ERROR"],"errors":{...},"context":"objectWriteTraceId",
+                     "correlationId":...}; "batch": the envelope with "numErrors":"1" and
+                     errors [{"message":7,"category":[...],"context":"objectWriteTraceId"}]
+    pad_bytes N      the body grown to exactly N bytes: an "x_sim_padding" string member in a
+                     JSON object, else trailing spaces (a larger body is left as it is)
+  The JSON body these work on: body if given; else wrong_types' error body; else with a status
+  >= 300 the error body above; else the real answer (apply); else a HubSpot-like envelope: on
+  batch upsert/update/create/read what sink mode answers (results mirroring the inputs, fake
+  ids >= 1000000000, trace ids echoed), elsewhere COMPLETE with no results.  Only one of
+  raw_body, empty_body, garbage (they are the whole body).
+
+  Other options modify the answer of the request, which is performed (with replacing options
+  they shape the replacement's envelope):
+    delay_ms N       wait N ms first
+    headers {...}    headers of the answer: same names (any case) replaced, null removes one,
+                     others added; works on any answer, e.g. a 200 with
+                     {"X-HubSpot-RateLimit-Max": "1", "X-HubSpot-RateLimit-Interval-
+                     Milliseconds": "2147483647"}, a 429 with {"Retry-After": "-5"}.  A
+                     Content-Length given here is sent as is (a larger one than the body makes
+                     the client wait for bytes that never come); "Connection": "close" closes.
+    envelope_status  "PENDING" | "PROCESSING" | "CANCELED" | "COMPLETE": the envelope's status
+                     (HTTP status unchanged)
+    results          true (default) | false (results: []) | "omit" (no results key); without
+                     results, errors/numErrors are left out too.  With a not-done status
+                     (PENDING, PROCESSING, CANCELED) and results false/"omit" the writes are
+                     NOT done (HubSpot has not done them yet; a later identical request would
+                     do them; no per-input errors either, so 200/201, never 207), though a
+                     request HubSpot rejects as a whole still gets its 400.
+                     With results given, or with COMPLETE, the writes ARE done and answered.
+                     (In a fault with replacing options, "apply" alone decides.)
+    result_trace_ids, error_context   as the config keys, for this call
 """
 
 import argparse
 import bisect
+import copy
 import datetime as dt
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -44,6 +154,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -66,6 +177,7 @@ SCOPES_LINK = "https://developers.hubspot.com/scopes"
 
 JSON_CT = "application/json;charset=utf-8"
 MAX_STRING = 65536
+SEARCH_MAX_BODY = 3000       # characters of a search request body
 FIRST_ID = 1001
 UNLIMITED_REPORTED_MAX = 100000
 UNLIMITED_REPORTED_DAILY = 1000000000
@@ -94,6 +206,19 @@ DEFAULT_CONFIG = {
     "search_rate_limit": 5,          # search requests per second per token; 0 = unlimited
     "strict_fields": True,           # unknown fields in request bodies -> malformed-JSON 400
     "log_limit": 100000,             # request-log entries kept (oldest dropped)
+    "result_trace_ids": "echo",      # "echo": results carry the input's objectWriteTraceId;
+                                     # "omit": never (as HubSpot's documented 207 example)
+    "error_context": "default",      # context of errors[] in batch answers: "default" (ids /
+                                     # objectWriteTraceId as HubSpot), "no_trace_ids", "empty"
+                                     # ({}) or "omit" (no context key)
+    "retry_after_format": "seconds",  # Retry-After on 429s: "seconds" or "http-date"
+    "max_url_length": 8000,          # longer request targets (path?query) -> 414; 0 = no limit
+}
+CONFIG_CHOICES = {
+    "mode": ("normal", "sink"),
+    "result_trace_ids": ("echo", "omit"),
+    "error_context": ("default", "no_trace_ids", "empty", "omit"),
+    "retry_after_format": ("seconds", "http-date"),
 }
 
 # --------------------------------------------------------------------------------------------
@@ -254,7 +379,96 @@ DEFAULT_SCHEMAS = {
         _p("ticket_code", unique=True, hs=False),
     ],
 }
-OPEN_SCHEMA_PROPS = _auto() + [_p("external_id", unique=True, hs=False)]
+
+# Every other type has a closed schema too (unknown properties -> PROPERTY_DOESNT_EXIST): a few
+# of HubSpot's own properties of the type, the auto properties and a unique, non-HubSpot
+# "external_id" to upsert by.  These are the simulator's defaults, not HubSpot's full lists.
+
+
+def _eng(*extra):
+    """Engagement-like types: body/title texts and hs_timestamp."""
+    return list(extra) + [_p("hs_timestamp", "datetime", label="Activity date")]
+
+
+OTHER_SCHEMAS = {
+    "products": [_p("name", label="Name"), _p("description", field="textarea", label="Description"),
+                 _p("price", "number", label="Unit price"), _p("hs_sku", label="SKU"),
+                 _p("hs_cost_of_goods_sold", "number", label="Unit cost")],
+    "line_items": [_p("name", label="Name"), _p("quantity", "number", label="Quantity"),
+                   _p("price", "number", label="Unit price"),
+                   _p("amount", "number", ro=True, label="Net price"),
+                   _p("hs_product_id", label="Product ID"), _p("hs_sku", label="SKU")],
+    "quotes": [_p("hs_title", label="Quote name"),
+               _p("hs_expiration_date", "date", label="Expiration date"),
+               _p("hs_status", "enumeration", "select", _opts(
+                   ("DRAFT", "Draft"), ("APPROVAL_NOT_NEEDED", "Approval not needed"),
+                   ("PENDING_APPROVAL", "Pending approval"), ("APPROVED", "Approved"),
+                   ("REJECTED", "Rejected")), label="Quote approval status"),
+               _p("hs_currency", label="Currency")],
+    "communications": _eng(_p("hs_communication_channel_type", "enumeration", "select",
+                              _opts(("WHATS_APP", "WhatsApp"), ("LINKEDIN_MESSAGE", "LinkedIn"),
+                                    ("SMS", "SMS")), label="Channel type"),
+                           _p("hs_communication_body", field="textarea", label="Body")),
+    "feedback_submissions": _eng(_p("hs_content", field="textarea", label="Response")),
+    "tasks": _eng(_p("hs_task_subject", label="Task title"),
+                  _p("hs_task_body", field="textarea", label="Notes"),
+                  _p("hs_task_status", "enumeration", "select", _opts(
+                      ("NOT_STARTED", "Not started"), ("IN_PROGRESS", "In progress"),
+                      ("WAITING", "Waiting"), ("COMPLETED", "Completed"),
+                      ("DEFERRED", "Deferred")), label="Task status"),
+                  _p("hs_task_priority", "enumeration", "select", _opts(
+                      ("NONE", "None"), ("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High")),
+                     label="Priority")),
+    "notes": _eng(_p("hs_note_body", field="textarea", label="Note body")),
+    "meetings": _eng(_p("hs_meeting_title", label="Meeting name"),
+                     _p("hs_meeting_body", field="textarea", label="Meeting description"),
+                     _p("hs_meeting_start_time", "datetime", label="Start time"),
+                     _p("hs_meeting_end_time", "datetime", label="End time")),
+    "calls": _eng(_p("hs_call_title", label="Call title"),
+                  _p("hs_call_body", field="textarea", label="Call notes"),
+                  _p("hs_call_duration", "number", label="Call duration"),
+                  _p("hs_call_direction", "enumeration", "select", _opts(
+                      ("INBOUND", "Inbound"), ("OUTBOUND", "Outbound")), label="Call direction")),
+    "emails": _eng(_p("hs_email_subject", label="Email subject"),
+                   _p("hs_email_text", field="textarea", label="Email body"),
+                   _p("hs_email_direction", "enumeration", "select", _opts(
+                       ("EMAIL", "Sent by owner"), ("INCOMING_EMAIL", "Reply from contact"),
+                       ("FORWARDED_EMAIL", "Forwarded")), label="Email direction"),
+                   _p("hs_email_status", "enumeration", "select", _opts(
+                       ("BOUNCED", "Bounced"), ("FAILED", "Failed"), ("SCHEDULED", "Scheduled"),
+                       ("SENDING", "Sending"), ("SENT", "Sent")), label="Email send status")),
+    "invoices": [_p("hs_currency", label="Currency"),
+                 _p("hs_invoice_date", "date", label="Invoice date"),
+                 _p("hs_due_date", "date", label="Due date"),
+                 _p("hs_invoice_status", "enumeration", "select", _opts(
+                     ("draft", "Draft"), ("open", "Open"), ("paid", "Paid"),
+                     ("voided", "Voided")), label="Invoice status")],
+    "subscriptions": [_p("hs_name", label="Name"),
+                      _p("hs_status", "enumeration", "select", _opts(
+                          ("active", "Active"), ("scheduled", "Scheduled"),
+                          ("past_due", "Past due"), ("paused", "Paused"),
+                          ("canceled", "Canceled"), ("expired", "Expired")), label="Status"),
+                      _p("hs_recurring_billing_start_date", "date", label="Start date"),
+                      _p("hs_next_payment_due_date", "date", label="Next payment due date"),
+                      _p("hs_subscription_amount", "number", label="Amount")],
+    "leads": [_p("hs_lead_name", label="Lead name"),
+              _p("hs_lead_type", "enumeration", "select", _opts(
+                  ("NEW_BUSINESS", "New Business"), ("UPSELL", "Upsell"),
+                  ("RE_ATTEMPTING", "Re-attempting")), label="Lead type")],
+}
+# standard types not listed above get these
+GENERIC_SCHEMA = [_p("hs_name", label="Name"),
+                  _p("hs_description", field="textarea", label="Description")]
+# custom objects (2-N, p_name, pNNN_name) unless /_sim/properties/{t} replaced it: a primary
+# display "name", a few typed properties and a unique "external_id" (hubspotDefined false)
+CUSTOM_SCHEMA = [
+    _p("name", hs=False, label="Name"),
+    _p("description", field="textarea", hs=False, label="Description"),
+    _p("amount", "number", hs=False, label="Amount"),
+    _p("status", "enumeration", "select", _opts(("active", "Active"), ("inactive", "Inactive")),
+       hs=False, label="Status"),
+    _p("start_date", "date", hs=False, label="Start date"),
+]
 
 DEFAULT_READ_PROPS = {
     "contacts": ("firstname", "lastname", "email"),
@@ -327,12 +541,11 @@ class Prop:
 
 
 class Schema:
-    """Validation view of one object type's properties.  open=True accepts any name as a string."""
+    """Validation view of one object type's properties (closed: other names do not exist)."""
 
-    def __init__(self, type_key, specs, open_=False):
+    def __init__(self, type_key, specs):
         is_contacts = type_key == "contacts"
         self.type_key = type_key
-        self.open = open_
         self.props = {}
         for i, spec in enumerate(specs):
             p = Prop(spec, i, type_key, is_contacts)
@@ -346,24 +559,25 @@ class Schema:
             self.key_props.add("email")
             self.indexed.add("email")
         self.default_read = DEFAULT_READ_PROPS.get(type_key, ())
-        self._open_cache = {}
 
     def get(self, name):
-        p = self.props.get(name)
-        if p is None and self.open and name:
-            p = self._open_cache.get(name)
-            if p is None:
-                p = Prop({"name": name, "type": "string"}, len(self.props), self.type_key, False)
-                self._open_cache[name] = p
-        return p
+        return self.props.get(name)
+
+
+def default_specs(type_key):
+    """The default property specs of a type key (canonical plural name, 2-N or p_name)."""
+    specs = DEFAULT_SCHEMAS.get(type_key)
+    if specs is not None:
+        return specs
+    if type_key in TYPES_BY_NAME:
+        extra = OTHER_SCHEMAS.get(type_key, GENERIC_SCHEMA)
+    else:
+        extra = CUSTOM_SCHEMA
+    return extra + _auto() + [_p("external_id", unique=True, hs=False, label="External ID")]
 
 
 def build_schema(type_key, specs=None):
-    if specs is None:
-        specs = DEFAULT_SCHEMAS.get(type_key)
-        if specs is None:
-            return Schema(type_key, OPEN_SCHEMA_PROPS, open_=True)
-    return Schema(type_key, specs)
+    return Schema(type_key, default_specs(type_key) if specs is None else specs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -656,6 +870,131 @@ def scalar_str(v):
     return None
 
 
+# Fault options (see the module docstring).  A fault with any REPLACING option answers in
+# HubSpot's place (the request is not performed unless "apply" is true); the others modify how
+# the simulator answers the request it performs.
+FAULT_REPLACING = ("status", "body", "drop", "garbage", "truncate", "truncate_at", "raw_body",
+                   "empty_body", "nest_depth", "raw_number", "nul_string", "wrong_types",
+                   "pad_bytes")
+FAULT_MODIFYING = ("delay_ms", "headers", "envelope_status", "results", "result_trace_ids",
+                   "error_context")
+FAULT_ENVELOPE = ("envelope_status", "results", "result_trace_ids", "error_context")
+FAULT_KEYS = set(FAULT_REPLACING + FAULT_MODIFYING) | {
+    "count", "match", "apply", "content_type", "nest_kind", "number_field"}
+ENVELOPE_STATUSES = ("PENDING", "PROCESSING", "CANCELED", "COMPLETE")
+NUL_PLACES = ("properties", "id", "objectWriteTraceId", "message")
+MAX_PAD = 512 * 1024 * 1024
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _flag(v):
+    """JSON true/false or Perl-style 1/0 -> bool; None when neither."""
+    if v is True or v is False:
+        return v
+    if _is_int(v) and v in (0, 1):
+        return bool(v)
+    return None
+
+
+def check_fault(f):
+    """Validated copy of a fault spec, with defaults filled in; raises ValueError."""
+    if not isinstance(f, dict):
+        raise ValueError("fault must be a JSON object")
+    bad = set(f) - FAULT_KEYS
+    if bad:
+        raise ValueError("unknown fault keys: %s" % ", ".join(sorted(bad)))
+    fault = dict(f)
+    fault.setdefault("count", 1)
+    if not _is_int(fault["count"]):
+        raise ValueError("count must be an integer (negative = until cleared)")
+    if "match" in fault and not isinstance(fault["match"], str):
+        raise ValueError("match must be a string")
+    for k in ("drop", "garbage", "truncate", "empty_body", "apply"):
+        if k in fault:
+            b = _flag(fault[k])
+            if b is None:
+                raise ValueError("%s must be true or false" % k)
+            fault[k] = b
+    if "status" in fault and (not _is_int(fault["status"]) or not 100 <= fault["status"] <= 599):
+        raise ValueError("status must be an integer HTTP status (100-599)")
+    if "delay_ms" in fault and (not isinstance(fault["delay_ms"], (int, float))
+                                or isinstance(fault["delay_ms"], bool) or fault["delay_ms"] < 0):
+        raise ValueError("delay_ms must be a number >= 0")
+    h = fault.get("headers")
+    if h is not None:
+        if not isinstance(h, dict) or not all(
+                isinstance(v, (str, int, float)) and not isinstance(v, bool) or v is None
+                for v in h.values()):
+            raise ValueError("headers must be an object of name: string | number | null")
+        for k in h:
+            if not k or any(c in k for c in ":\r\n ") or any(
+                    c in str(h[k]) for c in "\r\n"):
+                raise ValueError("headers: invalid header %r" % k)
+    for k, lo, hi in (("truncate_at", 0, None), ("nest_depth", 1, 10 ** 7),
+                      ("pad_bytes", 0, MAX_PAD)):
+        if k in fault:
+            v = fault[k]
+            if not _is_int(v) or v < lo or (hi is not None and v > hi):
+                raise ValueError("%s must be an integer %d..%s" % (k, lo, hi or ""))
+    for k in ("raw_body", "raw_number", "number_field", "match"):
+        if k in fault and not isinstance(fault[k], str):
+            raise ValueError("%s must be a string" % k)
+    if "raw_number" in fault and not fault["raw_number"]:
+        raise ValueError("raw_number must be a non-empty string (e.g. \"1e1000000\")")
+    if "content_type" in fault and fault["content_type"] is not None \
+            and not isinstance(fault["content_type"], str):
+        raise ValueError("content_type must be a string or null")
+    if fault.get("nest_kind", "mixed") not in ("mixed", "array", "object"):
+        raise ValueError('nest_kind must be "mixed", "array" or "object"')
+    if "nul_string" in fault:
+        v = fault["nul_string"]
+        if _flag(v) is True:
+            v = "properties"
+        if v not in NUL_PLACES:
+            raise ValueError("nul_string must be true or one of %s" % ", ".join(NUL_PLACES))
+        fault["nul_string"] = v
+    if "wrong_types" in fault:
+        v = fault["wrong_types"]
+        if _flag(v) is True:
+            v = "error"
+        if v not in ("error", "batch"):
+            raise ValueError('wrong_types must be true, "error" or "batch"')
+        fault["wrong_types"] = v
+    if "envelope_status" in fault and fault["envelope_status"] not in ENVELOPE_STATUSES:
+        raise ValueError("envelope_status must be one of %s" % ", ".join(ENVELOPE_STATUSES))
+    if "results" in fault:
+        v = fault["results"]
+        b = _flag(v)
+        if b is None and v != "omit":
+            raise ValueError('results must be true, false or "omit"')
+        fault["results"] = v if b is None else b
+    for k in ("result_trace_ids", "error_context"):
+        if k in fault and fault[k] not in CONFIG_CHOICES[k]:
+            raise ValueError("%s must be one of %s" % (k, ", ".join(CONFIG_CHOICES[k])))
+    exclusive = [k for k in ("raw_body", "empty_body", "garbage") if fault.get(k) or
+                 (k == "raw_body" and k in fault)]
+    if len(exclusive) > 1 or (exclusive and any(
+            k in fault for k in ("body", "nest_depth", "raw_number", "nul_string",
+                                 "wrong_types"))):
+        raise ValueError("raw_body, empty_body and garbage replace the whole body: use one, "
+                         "without body, nest_depth, raw_number, nul_string or wrong_types")
+    if "body" in fault and "wrong_types" in fault:
+        raise ValueError("body and wrong_types both give the body: use one")
+    replacing = [k for k in FAULT_REPLACING if k in fault and fault[k] is not False]
+    modifying = [k for k in FAULT_MODIFYING if k in fault]
+    if fault.get("apply") and not replacing:
+        raise ValueError("apply needs an answer to replace the real one with (%s)"
+                         % ", ".join(FAULT_REPLACING))
+    if not replacing and not modifying:
+        raise ValueError("fault needs one of: %s" % ", ".join(FAULT_REPLACING + FAULT_MODIFYING))
+    fault["_replace"] = bool(replacing)
+    fault["_envelope_only"] = any(k in fault for k in FAULT_ENVELOPE)
+    return fault
+
+
 class Sim:
     def __init__(self, quiet=True):
         self.quiet = quiet
@@ -742,12 +1081,13 @@ class Sim:
                     self._set_tokens(v)
                 elif k not in DEFAULT_CONFIG:
                     raise ValueError("unknown config key: %s" % k)
-                elif k == "mode" and v not in ("normal", "sink"):
-                    raise ValueError("mode must be \"normal\" or \"sink\"")
+                elif k in CONFIG_CHOICES and v not in CONFIG_CHOICES[k]:
+                    raise ValueError("%s must be one of %s"
+                                     % (k, ", ".join('"%s"' % c for c in CONFIG_CHOICES[k])))
                 elif k == "shuffle_results" and v not in (True, False, "random", "reverse"):
                     raise ValueError("shuffle_results must be true, false or \"reverse\"")
                 elif k in ("rate_limit_max", "rate_limit_interval_ms", "daily_limit",
-                           "latency_ms", "search_rate_limit", "log_limit") \
+                           "latency_ms", "search_rate_limit", "log_limit", "max_url_length") \
                         and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0):
                     raise ValueError("%s must be a number >= 0" % k)
                 elif k == "retry_after_on_429" and v is not None \
@@ -764,33 +1104,24 @@ class Sim:
 
     # ---------------------------------------------------------------- faults
     def add_fault(self, f):
-        if not isinstance(f, dict):
-            raise ValueError("fault must be a JSON object")
-        allowed = {"count", "status", "body", "headers", "delay_ms", "drop", "garbage",
-                   "truncate", "match"}
-        bad = set(f) - allowed
-        if bad:
-            raise ValueError("unknown fault keys: %s" % ", ".join(sorted(bad)))
-        fault = dict(f)
-        fault.setdefault("count", 1)
-        if not isinstance(fault["count"], int):
-            raise ValueError("count must be an integer (negative = until cleared)")
-        if "status" in fault and not isinstance(fault["status"], int):
-            raise ValueError("status must be an integer")
-        if not (fault.get("status") or fault.get("delay_ms") or fault.get("drop")
-                or fault.get("garbage") or fault.get("truncate")):
-            raise ValueError("fault needs status, delay_ms, drop, garbage or truncate")
+        fault = check_fault(f)
         with self.meta:
             self.faults.append(fault)
             return len(self.faults)
 
-    def take_fault(self, path):
+    def take_fault(self, path, envelope):
+        """The first fault that applies to this request (its count used up), or None.
+
+        envelope: the request is a batch upsert/update/create/read (answers with an envelope);
+        faults with envelope options pass over other requests."""
         if not self.faults:
             return None
         with self.meta:
             for i, f in enumerate(self.faults):
                 m = f.get("match")
                 if m and m not in path:
+                    continue
+                if not envelope and f["_envelope_only"]:
                     continue
                 if f["count"] > 0:
                     f["count"] -= 1
@@ -863,11 +1194,16 @@ class Sim:
                 self.stats["first_t"] = t
 
     def end_call(self, ctx, status):
+        """Record a finished call in the log and stats; done before its answer is sent."""
+        ctx.logged = True
         t_end = time.time()
         cfg = self.config
         entry = {"method": ctx.method, "path": ctx.path, "query": ctx.query,
                  "ninputs": ctx.ninputs, "status": status, "t_start": ctx.t_start,
                  "t_end": t_end}
+        if ctx.fault is not None:
+            entry["fault"] = {k: v for k, v in ctx.fault.items()
+                              if k[0] != "_" and k != "count"}
         if cfg["record_bodies"]:
             entry["headers"] = {k.lower(): v for k, v in ctx.h.headers.items()}
             if ctx.raw:
@@ -1045,7 +1381,9 @@ class Sim:
             out.append(inp)
         return out
 
-    def batch_write(self, op, ot, body, raw, dated_200):
+    def batch_write(self, op, ot, body, raw, dated_200, dry=False):
+        """dry: validate everything (whole-request errors still raise) but store nothing and
+        answer an envelope without results (a fault's not-done envelope status)."""
         schema = self.schema_for(ot.key)
         if op == "archive":
             inputs = self.parse_inputs(op, body, raw)
@@ -1160,6 +1498,10 @@ class Sim:
                         claims[(name, nk)] = inp
                 if bad and not traced:
                     raise self._validation_400(bad[0].err)
+            if dry:
+                return (201 if op == "create" else 200), {
+                    "status": "COMPLETE", "results": [], "startedAt": now,
+                    "completedAt": iso_now()}
 
             # apply
             results = []
@@ -1272,7 +1614,7 @@ class Sim:
         for name in (wanted if wanted else schema.default_read):
             if name in src:
                 out[name] = src[name]
-            elif schema.open or name in schema.props:
+            elif name in schema.props:
                 out[name] = None
         return out
 
@@ -1288,7 +1630,7 @@ class Sim:
                 if v is not None:
                     ph[name] = [{"value": v, "timestamp": rec.updated, "sourceType": "API",
                                  "sourceId": "hubspot_sim"}]
-                elif schema.open or name in schema.props:
+                elif name in schema.props:
                     ph[name] = []
             r["propertiesWithHistory"] = ph
         return r
@@ -1450,8 +1792,18 @@ class Sim:
 
     # ---------------------------------------------------------------- search
     def search(self, ot, body, raw):
+        """POST .../search (REFERENCE.md section 9 with its corrections): <= 200 a page, <= 5
+        filterGroups of <= 6 filters, <= 18 filters in all, a body of <= 3,000 characters, no
+        paging past the 10,000th result, one sort, creation order by default, archived records
+        never.  Values are case-insensitive except on enumeration properties; IN / NOT_IN on
+        string properties need lowercase values (an uppercase value matches nothing)."""
         if not isinstance(body, dict):
             raise wrong_type(raw, None, "PublicObjectSearchRequest", body)
+        nchars = len(raw.decode("utf-8", "replace")) if isinstance(raw, bytes) else len(raw)
+        if nchars > SEARCH_MAX_BODY:
+            raise validation_error("The search request is too long: %d characters. Search "
+                                   "requests are limited to %d characters."
+                                   % (nchars, SEARCH_MAX_BODY))
         schema = self.schema_for(ot.key)
         groups = body.get("filterGroups") or []
         if not isinstance(groups, list):
@@ -1478,9 +1830,6 @@ class Sim:
         if query is not None:
             if not isinstance(query, str):
                 raise wrong_type(raw, '"query"', "java.lang.String", query)
-            if len(query) > 3000:
-                raise validation_error("Query string is too long: %d characters. The maximum is "
-                                       "3000." % len(query))
         limit = body.get("limit", 10)
         if isinstance(limit, str) and limit.isdigit():
             limit = int(limit)
@@ -1603,7 +1952,10 @@ class Sim:
             keys = set()
             for v in vs:
                 s = scalar_str(v)
-                k = typed_key(ptype, s) if s is not None else None
+                # string values must be lowercase: taken as given, they are compared with the
+                # lowercased stored values, so an uppercase one matches nothing
+                k = (s if ptype in ("string", "phone_number") else typed_key(ptype, s)) \
+                    if s is not None else None
                 if k is None:
                     raise validation_error("%s is not a valid value for property %s" % (v, name))
                 keys.add(k)
@@ -1619,7 +1971,9 @@ class Sim:
             s = scalar_str(v) if v is not None else None
             if not s:
                 raise validation_error("Filter on %s with operator %s needs a value" % (name, op))
-            s = s.lower()
+            enum = ptype == "enumeration"     # case-sensitive, as for every operator
+            if not enum:
+                s = s.lower()
             if "*" in s:
                 rx = re.compile("^" + re.escape(s).replace(r"\*", ".*") + "$")
             else:
@@ -1629,12 +1983,12 @@ class Sim:
                 v = get(p)
                 if v is None:
                     return False
-                low = v.lower()
-                toks = [t for t in re.split(r"[^0-9a-z@._+-]+", low) if t]
+                low = v if enum else v.lower()
+                toks = [t for t in re.split(r"[^0-9a-zA-Z@._+-]+", low) if t]
                 toks.append(low)
                 if rx is not None:
                     return any(rx.match(t) for t in toks)
-                return s in toks or s in re.split(r"[^0-9a-z]+", low)
+                return s in toks or s in re.split(r"[^0-9a-zA-Z]+", low)
             if op == "CONTAINS_TOKEN":
                 return contains
             return lambda p: not contains(p)
@@ -1709,7 +2063,8 @@ class Sim:
 
 
 def typed_key(ptype, s):
-    """Comparable key for a stored or filter value of a property type; None if not parseable."""
+    """Comparable key for a stored or filter value of a property type; None if not parseable.
+    Enumeration values compare case-sensitively, other strings case-insensitively."""
     if ptype == "number":
         try:
             return float(s)
@@ -1717,6 +2072,8 @@ def typed_key(ptype, s):
             return None
     if ptype in ("date", "datetime"):
         return to_epoch_ms(s)
+    if ptype == "enumeration":
+        return s
     return s.lower()
 
 
@@ -1759,9 +2116,13 @@ RE_SIM_TYPE = re.compile(r"^/_sim/(objects|properties)/([^/]+)$")
 BATCH_OPS = ("upsert", "update", "create", "read", "archive")
 
 
+RE_ENVELOPE = re.compile(r"/batch/(upsert|update|create|read)$")
+RE_BATCH_OP = re.compile(r"/batch/([a-z]+)$")
+
+
 class Ctx:
     __slots__ = ("h", "method", "path", "query", "raw", "body", "ninputs", "t_start",
-                 "is_batch", "cid")
+                 "is_batch", "cid", "logged", "fault", "dry")
 
 
 class Route:
@@ -1847,6 +2208,160 @@ def fault_body(status):
     return b
 
 
+GARBAGE = b"<html><body>502 Bad Gateway?</body></html>\x00{\"status\":"
+PAGE_414 = ("<html>\r\n<head><title>414 Request-URI Too Large</title></head>\r\n<body>\r\n"
+            "<center><h1>414 Request-URI Too Large</h1></center>\r\n<hr><center>cloudflare"
+            "</center>\r\n</body>\r\n</html>\r\n").encode()
+PAD_KEY = b'"x_sim_padding":"'
+
+
+def retry_after_value(cfg, seconds):
+    """Retry-After header value for a 429 in the configured format."""
+    if cfg["retry_after_format"] == "http-date":
+        return formatdate(math.ceil(time.time() + seconds), usegmt=True)
+    return fmt_num(seconds)
+
+
+def merge_headers(base, override):
+    """base [(name, value)] with override {name: value | None}: same names (any case) replaced,
+    None removes, new names appended."""
+    if not override:
+        return base
+    names = {k.lower() for k in override}
+    out = [(k, v) for k, v in base if k.lower() not in names]
+    out.extend((k, fmt_num(v) if isinstance(v, (int, float)) else v)
+               for k, v in override.items() if v is not None)
+    return out
+
+
+def shape_envelope(body, cfg, fault):
+    """Apply result_trace_ids / error_context (config, or the fault's) and the fault's
+    envelope_status / results to a batch envelope; other bodies are returned as they are."""
+    if not isinstance(body, dict) or body.get("status") not in ENVELOPE_STATUSES \
+            or not isinstance(body.get("results"), list):
+        return body
+    f = fault or {}
+    rti = f.get("result_trace_ids", cfg["result_trace_ids"])
+    ec = f.get("error_context", cfg["error_context"])
+    es = f.get("envelope_status")
+    res = f.get("results", True)
+    if rti == "echo" and ec == "default" and es is None and res is True:
+        return body
+    body = dict(body)
+    if rti == "omit":
+        body["results"] = [{k: v for k, v in r.items() if k != "objectWriteTraceId"}
+                           if isinstance(r, dict) else r for r in body["results"]]
+    if ec != "default" and isinstance(body.get("errors"), list):
+        errs = []
+        for e in body["errors"]:
+            if isinstance(e, dict):
+                e = dict(e)
+                if ec == "omit":
+                    e.pop("context", None)
+                elif ec == "empty":
+                    e["context"] = {}
+                elif isinstance(e.get("context"), dict):
+                    e["context"] = {k: v for k, v in e["context"].items()
+                                    if k != "objectWriteTraceId"}
+            errs.append(e)
+        body["errors"] = errs
+    if es is not None:
+        body["status"] = es
+    if res is not True:
+        body.pop("numErrors", None)
+        body.pop("errors", None)
+        if res is False:
+            body["results"] = []
+        else:
+            del body["results"]
+    return body
+
+
+def _nul(s):
+    return s[:1] + "\u0000" + s[1:]
+
+
+def insert_nul(body, place):
+    """A copy of body with a NUL character inside the strings that place names."""
+    if not isinstance(body, dict):
+        return body
+    body = copy.deepcopy(body)
+    if place == "message":
+        if isinstance(body.get("message"), str):
+            body["message"] = _nul(body["message"])
+        for e in body.get("errors") or ():
+            if isinstance(e, dict) and isinstance(e.get("message"), str):
+                e["message"] = _nul(e["message"])
+        return body
+    targets = body.get("results") if isinstance(body.get("results"), list) else [body]
+    for r in targets:
+        if not isinstance(r, dict):
+            continue
+        if place == "properties":
+            props = r.get("properties")
+            if isinstance(props, dict):
+                for k, v in props.items():
+                    if isinstance(v, str) and v:
+                        props[k] = _nul(v)
+        elif isinstance(r.get(place), str):
+            r[place] = _nul(r[place])
+    return body
+
+
+def wrong_types_error(cid):
+    """An error body whose fields all have the wrong JSON type."""
+    return {"status": "error", "message": 400, "correlationId": cid,
+            "category": ["VALIDATION_ERROR"],
+            "errors": {"message": "Property values were not valid", "code": "INVALID_OPTION"},
+            "context": "objectWriteTraceId"}
+
+
+def wrong_types_batch(body):
+    body = dict(body)
+    body["numErrors"] = "1"
+    body["errors"] = [{"status": "error", "category": ["VALIDATION_ERROR"], "message": 7,
+                       "context": "objectWriteTraceId"}]
+    return body
+
+
+def nested_json(n, kind):
+    """JSON text of exactly n nested arrays/objects."""
+    opens, closes = [], []
+    for i in range(n):
+        arr = kind == "array" or (kind == "mixed" and i % 2 == 0)
+        if i == n - 1:
+            opens.append("[]" if arr else "{}")
+        else:
+            opens.append("[" if arr else '{"a":')
+            closes.append("]" if arr else "}")
+    closes.reverse()
+    return ("".join(opens) + "".join(closes)).encode()
+
+
+def inject_member(data, key, value_text):
+    """Put "key":<value_text> first in the JSON object text data (key not in it)."""
+    rest = data[1:].lstrip()
+    sep = b"" if rest.startswith(b"}") else b","
+    return b'{"' + key.encode() + b'":' + value_text + sep + rest
+
+
+def pad_to(data, n):
+    """data grown to n bytes: a padding string member in a JSON object, else trailing spaces."""
+    if len(data) >= n:
+        return data
+    if data[:1] == b"{":
+        rest = data[1:].lstrip()
+        sep = b"" if rest.startswith(b"}") else b","
+        k = n - (1 + len(PAD_KEY) + 1 + len(sep) + len(rest))
+        if k >= 0:
+            return b"{" + PAD_KEY + b"x" * k + b'"' + sep + rest
+    return data + b" " * (n - len(data))
+
+
+def dump_json(body):
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HubSpotSim/1.0"
@@ -1916,14 +2431,25 @@ class Handler(BaseHTTPRequestHandler):
         return b""
 
     def send_raw(self, status, body, headers, close=False, declared_len=None):
+        """Write one answer.  A Content-Length or Connection among headers is sent as given
+        (Connection: close then closes the connection)."""
         out = ["HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Unknown"))]
+        has_len = has_conn = False
         for k, v in headers:
             out.append("%s: %s\r\n" % (k, v))
-        if status != 204 and status >= 200:
+            lk = k.lower()
+            if lk == "content-length":
+                has_len = True
+            elif lk == "connection":
+                has_conn = True
+                if str(v).strip().lower() == "close":
+                    close = True
+        if status != 204 and status >= 200 and not has_len:
             out.append("Content-Length: %d\r\n" % (len(body) if declared_len is None
                                                    else declared_len))
         if close or self.close_connection:
-            out.append("Connection: close\r\n")
+            if not has_conn:
+                out.append("Connection: close\r\n")
             self.close_connection = True
         out.append("\r\n")
         data = "".join(out).encode("latin-1")
@@ -1964,42 +2490,66 @@ class SimServer(ThreadingHTTPServer):
         ctx.t_start = t0
         ctx.is_batch = "/batch/" in path
         ctx.cid = str(uuid.uuid4())
+        ctx.logged = False
+        ctx.fault = None
+        ctx.dry = False
         sim.begin_call(t0)
-        status = 500
         try:
-            status = self.api(h, ctx, method, path, parts.query, raw)
+            self.api(h, ctx, method, path, parts.query, raw)
         except Exception as e:               # never leave a client hanging
             if not sim.quiet:
                 import traceback
                 traceback.print_exc()
-            body = {"status": "error", "message": "simulator error: %r" % (e,),
-                    "correlationId": ctx.cid, "category": "INTERNAL_ERROR"}
-            self.send_json(h, 500, body, ctx.cid, [])
-            status = 500
+            if not ctx.logged:
+                body = {"status": "error", "message": "simulator error: %r" % (e,),
+                        "correlationId": ctx.cid, "category": "INTERNAL_ERROR"}
+                self.send_answer(h, ctx, 500, body, [])
         finally:
-            sim.end_call(ctx, status)
+            if not ctx.logged:
+                sim.end_call(ctx, 500)
 
-    def send_json(self, h, status, body, cid, headers, close=False):
-        hdrs = [("X-HubSpot-Correlation-Id", cid)]
+    def emit(self, h, ctx, status, data, headers, close=False, declared_len=None):
+        """Log the call (request log and stats), then send the answer: a client that has the
+        answer always finds its call in the log."""
+        self.sim.end_call(ctx, status)
+        h.send_raw(status, data, headers, close, declared_len)
+
+    def send_answer(self, h, ctx, status, body, headers, override=None):
+        hdrs = [("X-HubSpot-Correlation-Id", ctx.cid)]
         if body is None:
-            h.send_raw(status, b"", hdrs + headers, close)
-            return
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        hdrs.append(("Content-Type", JSON_CT))
-        h.send_raw(status, data, hdrs + headers, close)
+            data = b""
+        else:
+            data = dump_json(body)
+            hdrs.append(("Content-Type", JSON_CT))
+        hdrs.extend(headers)
+        self.emit(h, ctx, status, data, merge_headers(hdrs, override))
 
-    def send_error_obj(self, h, err, cid, headers=()):
+    def send_json(self, h, status, body, cid, headers):
+        """Control API answers (not logged)."""
+        hdrs = [("X-HubSpot-Correlation-Id", cid)]
+        data = dump_json(body)
+        hdrs.append(("Content-Type", JSON_CT))
+        h.send_raw(status, data, hdrs + headers)
+
+    @staticmethod
+    def error_answer(err, cid, headers=()):
         body = err.body
         if body.get("status") == "error" and "correlationId" not in body:
             body = dict(body)
             body["correlationId"] = cid
-        self.send_json(h, err.status, body, cid, list(err.headers) + list(headers))
-        return err.status
+        return err.status, body, list(err.headers) + list(headers)
+
+    def drop(self, h, ctx):
+        self.sim.end_call(ctx, 0)
+        h.close_connection = True
+        try:
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def api(self, h, ctx, method, path, query, raw):
         sim = self.sim
         cfg = sim.config
-        cid = ctx.cid
         if ctx.is_batch and raw:
             # counted even when the request is rejected (cheap: find the inputs array length)
             try:
@@ -2009,58 +2559,42 @@ class SimServer(ThreadingHTTPServer):
             except ValueError:
                 ctx.body = None
 
+        # 0. HubSpot's edge: over-long URLs never reach the API (no correlation id)
+        mx = cfg["max_url_length"]
+        if mx and len(h.path) > mx:
+            self.emit(h, ctx, 414, PAGE_414, [("Content-Type", "text/html")], close=True)
+            return
+
         # 1. faults (before auth and rate limiting)
-        fault = sim.take_fault(path)
+        fault = sim.take_fault(path, method == "POST" and RE_ENVELOPE.search(path) is not None)
+        ctx.fault = fault
+        if fault is not None and fault["_replace"]:
+            real = None
+            if fault.get("apply"):
+                real = self.process(h, ctx, method, path, query, raw)
+            d = fault.get("delay_ms")
+            if d:
+                time.sleep(d / 1000.0)
+            return self.send_fault(h, ctx, fault, real)
+        override = None
         if fault is not None:
             d = fault.get("delay_ms")
             if d:
                 time.sleep(d / 1000.0)
-            if fault.get("drop"):
-                h.close_connection = True
-                try:
-                    h.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return 0
-            if fault.get("truncate"):
-                body = json.dumps({"status": "COMPLETE", "results": [], "startedAt": iso_now(),
-                                   "completedAt": iso_now()}).encode()
-                h.send_raw(fault.get("status") or 200, body[:len(body) // 2],
-                           [("X-HubSpot-Correlation-Id", cid), ("Content-Type", JSON_CT)],
-                           close=True, declared_len=len(body) + 100)
-                try:
-                    h.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return fault.get("status") or 200
-            if fault.get("garbage"):
-                st = fault.get("status") or 200
-                h.send_raw(st, b"<html><body>502 Bad Gateway?</body></html>\x00{\"status\":",
-                           [("X-HubSpot-Correlation-Id", cid), ("Content-Type", JSON_CT)])
-                return st
-            st = fault.get("status")
-            if st:
-                headers = []
-                fh = fault.get("headers") or {}
-                names = {k.lower() for k in fh}
-                if st == 477 and "retry-after" not in names:
-                    headers.append(("Retry-After", "1"))
-                ra = cfg["retry_after_on_429"]
-                if st == 429 and ra is not None and "retry-after" not in names:
-                    headers.append(("Retry-After", fmt_num(ra)))
-                headers.extend((k, str(v)) for k, v in fh.items())
-                body = fault.get("body")
-                if body is None:
-                    body = fault_body(st)
-                    body["correlationId"] = cid
-                if isinstance(body, str):
-                    hd = [("X-HubSpot-Correlation-Id", cid)]
-                    if "content-type" not in names:
-                        hd.append(("Content-Type", "text/plain;charset=utf-8"))
-                    h.send_raw(st, body.encode("utf-8"), hd + headers)
-                else:
-                    self.send_json(h, st, body, cid, headers)
-                return st
+            override = fault.get("headers")
+            # a not-done envelope without results: HubSpot has not done the writes
+            if fault.get("envelope_status", "COMPLETE") != "COMPLETE" \
+                    and fault.get("results", True) is not True:
+                ctx.dry = True
+        status, body, headers = self.process(h, ctx, method, path, query, raw)
+        body = shape_envelope(body, cfg, fault)
+        self.send_answer(h, ctx, status, body, headers, override)
+
+    def process(self, h, ctx, method, path, query, raw):
+        """Perform the request as HubSpot would -> (status, body or None, headers)."""
+        sim = self.sim
+        cfg = sim.config
+        cid = ctx.cid
         lat = cfg["latency_ms"]
         if lat:
             time.sleep(lat / 1000.0)
@@ -2069,23 +2603,22 @@ class SimServer(ThreadingHTTPServer):
         try:
             route = match_route(method, path)
         except ApiError as e:
-            return self.send_error_obj(h, e, cid)
+            return self.error_answer(e, cid)
 
         # 3. auth
         auth = h.headers.get("Authorization") or ""
         tok = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         entry = sim.tokens.get(tok) if tok else None
         if entry is None:
-            return self.send_error_obj(
-                h, ApiError(401, MSG_401, "INVALID_AUTHENTICATION"), cid,
-                [("x-hubspot-auth-failure", "401 Unauthorized")])
+            return self.error_answer(ApiError(401, MSG_401, "INVALID_AUTHENTICATION"), cid,
+                                     [("x-hubspot-auth-failure", "401 Unauthorized")])
 
         # 4. rate limits
         err, rh = sim.rate_check(tok, route.search)
         if err is not None:
             ra = cfg["retry_after_on_429"]
-            extra = [("Retry-After", fmt_num(ra))] if ra is not None else []
-            return self.send_error_obj(h, err, cid, rh + extra)
+            extra = [("Retry-After", retry_after_value(cfg, ra))] if ra is not None else []
+            return self.error_answer(err, cid, rh + extra)
 
         try:
             # 5. object type, scopes, content type
@@ -2132,12 +2665,14 @@ class SimServer(ThreadingHTTPServer):
                     op = route.arg
                     if cfg["mode"] == "sink":
                         status, body = sim.sink(op, body, raw)
+                        if ctx.dry and body is not None:
+                            body["results"] = []
                     elif op == "read":
                         q = parse_qs(query) if query else {}
                         status, body = sim.batch_read(ot, body, raw, q_bool(q, "archived"),
                                                       dated_200)
                     else:
-                        status, body = sim.batch_write(op, ot, body, raw, dated_200)
+                        status, body = sim.batch_write(op, ot, body, raw, dated_200, ctx.dry)
                 elif kind == "search":
                     status, body = sim.search(ot, body, raw)
                 elif kind == "create_one":
@@ -2146,9 +2681,117 @@ class SimServer(ThreadingHTTPServer):
                     q = parse_qs(query) if query else {}
                     status, body = sim.update_one(ot, route.arg, body, raw, q)
         except ApiError as e:
-            return self.send_error_obj(h, e, cid, rh)
-        self.send_json(h, status, body, cid, rh)
-        return status
+            return self.error_answer(e, cid, rh)
+        return status, body, rh
+
+    def synthetic(self, ctx):
+        """The envelope a replacing fault answers with when the request was not performed:
+        what sink mode would answer (results mirror the inputs, fake ids), else no results."""
+        m = RE_BATCH_OP.search(ctx.path)
+        body = ctx.body
+        if m and m.group(1) in ("upsert", "update", "create", "read") \
+                and isinstance(body, dict) and isinstance(body.get("inputs"), list):
+            try:
+                return self.sim.sink(m.group(1), body, ctx.raw)[1]
+            except ApiError:
+                pass
+        now = iso_now()
+        return {"status": "COMPLETE", "results": [], "startedAt": now, "completedAt": now}
+
+    def send_fault(self, h, ctx, fault, real):
+        """Answer with a replacing fault.  real: (status, body, headers) when the request was
+        performed (apply), else None."""
+        cfg = self.sim.config
+        cid = ctx.cid
+        if fault.get("drop"):
+            return self.drop(h, ctx)
+        fst = fault.get("status")
+        if fst is not None:
+            st = fst
+        elif real is not None:
+            st = real[0]
+        else:
+            st = 201 if ctx.path.endswith("/batch/create") else 200
+        # headers: the real answer's (when it is the base of the body), else Retry-After
+        if real is not None and fst is None:
+            headers = list(real[2])
+        else:
+            headers = []
+            if st == 477:
+                headers.append(("Retry-After", "1"))
+            ra = cfg["retry_after_on_429"]
+            if st == 429 and ra is not None:
+                headers.append(("Retry-After", retry_after_value(cfg, ra)))
+        ctype = JSON_CT
+        if fault.get("garbage"):
+            data = GARBAGE
+        elif "raw_body" in fault:
+            data = fault["raw_body"].encode("utf-8")
+            ctype = fault.get("content_type", JSON_CT)
+        elif fault.get("empty_body"):
+            data = b""
+            ctype = fault.get("content_type", JSON_CT)
+        else:
+            if "body" in fault:
+                body = copy.deepcopy(fault["body"])
+            elif fault.get("wrong_types") == "error":
+                body = wrong_types_error(cid)
+            elif real is not None and (fst is None or fst < 300):
+                body = real[1]
+            elif fst is not None and fst >= 300:
+                body = fault_body(st)
+                body["correlationId"] = cid
+            else:
+                body = self.synthetic(ctx)
+            if fault.get("wrong_types") == "batch":
+                body = wrong_types_batch(body if isinstance(body, dict)
+                                         else self.synthetic(ctx))
+            body = shape_envelope(body, cfg, fault)
+            if "nul_string" in fault:
+                body = insert_nul(body, fault["nul_string"])
+            if ("nest_depth" in fault or "raw_number" in fault) and not isinstance(body, dict):
+                body = self.synthetic(ctx)
+            if isinstance(body, dict):
+                body = dict(body)
+                if "nest_depth" in fault:
+                    body.pop("results", None)
+                if "raw_number" in fault:
+                    body.pop(fault.get("number_field", "numErrors"), None)
+            if isinstance(body, str):
+                data = body.encode("utf-8")
+                ctype = "text/plain;charset=utf-8"
+            elif body is None:
+                data = b""
+                ctype = None
+            else:
+                data = dump_json(body)
+            if "nest_depth" in fault:
+                data = inject_member(data, "results", nested_json(
+                    fault["nest_depth"], fault.get("nest_kind", "mixed")))
+            if "raw_number" in fault:
+                data = inject_member(data, fault.get("number_field", "numErrors"),
+                                     fault["raw_number"].encode("utf-8"))
+            if "content_type" in fault:
+                ctype = fault["content_type"]
+        if "pad_bytes" in fault:
+            data = pad_to(data, fault["pad_bytes"])
+        if st == 204 and fst is None and (data or "raw_body" in fault or fault.get("empty_body")):
+            st = 200
+        hdrs = [("X-HubSpot-Correlation-Id", cid)]
+        if ctype is not None and (data or "raw_body" in fault or fault.get("empty_body")):
+            hdrs.append(("Content-Type", ctype))
+        hdrs = merge_headers(hdrs + headers, fault.get("headers"))
+        if fault.get("truncate") or "truncate_at" in fault:
+            n = fault.get("truncate_at", len(data) // 2)
+            n = max(0, min(n, len(data) - 1))
+            self.emit(h, ctx, st, data[:n], hdrs, close=True,
+                      declared_len=max(len(data), n + 1))
+            try:
+                h.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.emit(h, ctx, st, data, hdrs)
 
     # ------------------------------------------------------------------ control API
     def control(self, h, method, path, query, raw):
@@ -2185,7 +2828,8 @@ class SimServer(ThreadingHTTPServer):
                 return 200, {"ok": True}
             if method == "GET":
                 with sim.meta:
-                    return 200, {"faults": [dict(f) for f in sim.faults]}
+                    return 200, {"faults": [{k: v for k, v in f.items() if k[0] != "_"}
+                                            for f in sim.faults]}
         if path == "/_sim/requests":
             if method == "GET":
                 q = parse_qs(query) if query else {}

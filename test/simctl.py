@@ -8,7 +8,8 @@ Output is terse and deterministic so that pg_regress tests can call it through p
 Commands:
     reset                          clear objects, log, faults, counters, config, schemas
     config 'JSON'                  merge config keys
-    fault 'JSON'                   append a fault
+    fault 'JSON'                   append a fault (options: hubspot_sim.py's docstring)
+    faults                         the pending faults, one JSON object a line (sorted keys)
     clear-faults                   remove all faults
     clear-requests                 empty the request log
     daily-reset                    reset the daily rate-limit counters
@@ -100,6 +101,7 @@ def main(argv=None):
     p.add_argument("json")
     p = sub.add_parser("fault")
     p.add_argument("json")
+    sub.add_parser("faults")
     sub.add_parser("clear-faults")
     sub.add_parser("clear-requests")
     sub.add_parser("daily-reset")
@@ -154,6 +156,9 @@ def main(argv=None):
         call(url, "POST", "/_sim/config", parse_json_arg(args.json))
     elif cmd == "fault":
         call(url, "POST", "/_sim/faults", parse_json_arg(args.json))
+    elif cmd == "faults":
+        for f in call(url, "GET", "/_sim/faults")["faults"]:
+            out.write(dumps(f) + "\n")
     elif cmd == "clear-faults":
         call(url, "DELETE", "/_sim/faults")
     elif cmd == "clear-requests":

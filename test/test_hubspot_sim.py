@@ -53,6 +53,21 @@ class SimTest(unittest.TestCase):
         parsed = json.loads(payload) if payload else None
         return r.status, parsed, hdrs
 
+    def raw_req(self, method, path, body=None, headers=None, conn=None):
+        """-> (status, raw body bytes, headers dict with lower-case names)"""
+        c = conn or self.conn
+        h = dict(AUTH if headers is None else headers)
+        c.request(method, path, json.dumps(body) if body is not None else None, h)
+        r = c.getresponse()
+        payload = r.read()
+        return r.status, payload, {k.lower(): v for k, v in r.getheaders()}
+
+    def fault(self, **kw):
+        return self.ctl("POST", "/_sim/faults", kw)
+
+    def log(self):
+        return self.ctl("GET", "/_sim/requests")["requests"]
+
     def ctl(self, method, path, body=None):
         st, b, _ = self.req(method, path, body, {"Content-Type": "application/json"})
         self.assertEqual(st, 200, b)
@@ -595,11 +610,15 @@ class SimTest(unittest.TestCase):
         st, b, _ = self.upsert([{"id": "k3", "idProperty": "code",
                                  "properties": {"other": "x"}}], "2-123")
         self.assertIn("PROPERTY_DOESNT_EXIST", b["message"])
-        # reset restores the default (open) schema
+        # reset restores the default custom-object schema (closed as well)
         self.ctl("POST", "/_sim/reset", {})
         st, b, _ = self.upsert([{"id": "k3", "idProperty": "external_id",
                                  "properties": {"other": "x"}}], "2-123")
-        self.assertEqual(st, 200)
+        self.assertEqual(st, 400)
+        self.assertIn("PROPERTY_DOESNT_EXIST", b["message"])
+        st, b, _ = self.upsert([{"id": "k3", "idProperty": "external_id",
+                                 "properties": {"name": "x", "amount": "2"}}], "2-123")
+        self.assertEqual(st, 200, b)
 
     # ------------------------------------------------------------------ value validation
     def check_values(self, t, cases, key=None):
@@ -680,8 +699,11 @@ class SimTest(unittest.TestCase):
                                     ("amount", "10.5", "10.5")])
         self.check_values("tickets", [("hs_pipeline_stage", "1", "1"),
                                       ("hs_pipeline_stage", "9", "INVALID_OPTION")])
-        # a type without a schema takes any property as a string
-        self.check_values("subscriptions", [("anything", "v", "v"),
+        # every type's schema is closed, subscriptions included
+        self.check_values("subscriptions", [("anything", "v", "PROPERTY_DOESNT_EXIST"),
+                                            ("hs_name", "v", "v"),
+                                            ("hs_status", "active", "active"),
+                                            ("hs_status", "Active", "INVALID_OPTION"),
                                             ("hs_object_id", "1", "READ_ONLY_VALUE")])
 
     def test_checkbox_leading_semicolon_appends(self):
@@ -736,10 +758,10 @@ class SimTest(unittest.TestCase):
         self.assertEqual(len(self.objects("contacts")), 1)
         st, b, _ = self.req("GET", V3 + "contacts")
         self.assertEqual(len(b["results"]), 1)
-        self.upsert([{"id": "v1", "idProperty": "external_id", "properties": {"n": "1"}}],
+        self.upsert([{"id": "v1", "idProperty": "external_id", "properties": {"name": "1"}}],
                     "p_vendor")
         st, b, _ = self.upsert([{"id": "v1", "idProperty": "external_id",
-                                 "properties": {"n": "2"}}], "p123_vendor")
+                                 "properties": {"name": "2"}}], "p123_vendor")
         self.assertFalse(b["results"][0]["new"])
         self.assertEqual(len(self.objects("p_vendor")), 1)
         self.assertEqual(self.upsert([{"id": "x", "idProperty": "external_id",
@@ -1003,6 +1025,753 @@ class SimTest(unittest.TestCase):
         st, b, _ = self.upsert([self.ci("a@x.com")])
         self.assertEqual(b["results"][0]["id"], str(hubspot_sim.FIRST_ID))
 
+    # ------------------------------------------------------------------ log before answer
+    def test_call_is_logged_before_its_answer(self):
+        """A client that has an answer finds its call in the log and stats at once."""
+        other = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        self.addCleanup(other.close)
+        ctl = {"Content-Type": "application/json"}
+        self.fault(delay_ms=30, count=3, match="/batch/upsert")
+        self.fault(status=503, count=3, match="/crm/v3/objects/deals")
+        for i in range(60):
+            if i % 3 == 0:
+                st, _, _ = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                        {"inputs": [self.ci("l%d@x.com" % i)]})
+            elif i % 3 == 1:
+                st, _, _ = self.raw_req("GET", V3 + "deals")
+            else:
+                st, _, _ = self.raw_req("POST", V3 + "contacts/search", {})
+            st2, body, _ = self.raw_req("GET", "/_sim/stats", headers=ctl, conn=other)
+            self.assertEqual(json.loads(body)["calls"], i + 1)
+            st2, body, _ = self.raw_req("GET", "/_sim/requests", headers=ctl, conn=other)
+            log = json.loads(body)["requests"]
+            self.assertEqual(len(log), i + 1)
+            self.assertEqual(log[-1]["status"], st)
+            self.assertLessEqual(log[-1]["t_start"], log[-1]["t_end"])
+        # a dropped call is logged (status 0) before the connection goes
+        self.fault(drop=True)
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.req("GET", V3 + "contacts")
+        self.conn.close()
+        st2, body, _ = self.raw_req("GET", "/_sim/requests", headers=ctl, conn=other)
+        self.assertEqual(json.loads(body)["requests"][-1]["status"], 0)
+        self.assertEqual(json.loads(body)["requests"][-1]["fault"], {"drop": True})
+
+    # ------------------------------------------------------------------ trace ids and contexts
+    def test_result_trace_ids_omit(self):
+        self.assertEqual(self.ctl("GET", "/_sim/config")["result_trace_ids"], "echo")
+        inputs = [dict(self.ci("u%02d@x.com" % i), objectWriteTraceId="t%d" % i)
+                  for i in range(20)]
+        st, b, _ = self.upsert(inputs)
+        self.assertEqual(sorted(r["objectWriteTraceId"] for r in b["results"]),
+                         sorted("t%d" % i for i in range(20)))
+        self.config(result_trace_ids="omit")
+        inputs.append(dict(self.ci("bad@x.com", nosuch="1"), objectWriteTraceId="tb"))
+        st, b, _ = self.upsert(inputs)
+        self.assertEqual(st, 207, b)
+        self.assertEqual(len(b["results"]), 20)
+        for r in b["results"]:
+            self.assertEqual(set(r), {"id", "properties", "createdAt", "updatedAt", "archived",
+                                      "new"})
+        got = [r["properties"]["email"] for r in b["results"]]
+        self.assertNotEqual(got, [i["id"] for i in inputs[:20]])      # still shuffled
+        self.assertEqual(b["errors"][0]["context"], {"objectWriteTraceId": ["tb"]})
+        # documented 207 example: batch/create of tickets, no trace ids in results
+        st, b, _ = self.req("POST", V3 + "tickets/batch/create", {"inputs": [
+            {"properties": {"subject": "s", "hs_pipeline_stage": "1"},
+             "objectWriteTraceId": "a"},
+            {"properties": {"missing": "x"}, "objectWriteTraceId": "549b1c2a9351"}]})
+        self.assertEqual(st, 207)
+        self.assertNotIn("objectWriteTraceId", b["results"][0])
+        self.assertEqual(b["errors"][0]["context"], {"objectWriteTraceId": ["549b1c2a9351"]})
+        # as a fault, for one call
+        self.config(result_trace_ids="echo")
+        self.fault(result_trace_ids="omit")
+        for expect in (False, True):
+            st, b, _ = self.upsert([dict(self.ci("z@x.com"), objectWriteTraceId="z")])
+            self.assertEqual("objectWriteTraceId" in b["results"][0], expect)
+        st, b, _ = self.req("POST", "/_sim/config", {"result_trace_ids": "never"},
+                            {"Content-Type": "application/json"})
+        self.assertEqual(st, 400)
+
+    def test_error_context(self):
+        st, b, _ = self.upsert([self.ci("a@x.com")])
+        rid = b["results"][0]["id"]
+        upd = {"inputs": [{"id": rid, "properties": {"firstname": "A"}, "objectWriteTraceId": "1"},
+                          {"id": "999999", "properties": {}, "objectWriteTraceId": "2"},
+                          {"id": rid + "0", "properties": {"nosuch": "x"},
+                           "objectWriteTraceId": "3"}]}
+        st, b, _ = self.req("POST", V3 + "contacts/batch/update", upd)
+        self.assertEqual(st, 207, b)
+        ctxs = sorted((e["category"], json.dumps(e["context"], sort_keys=True))
+                      for e in b["errors"])
+        self.assertEqual(ctxs, [
+            ("OBJECT_NOT_FOUND", '{"ids": ["999999"], "objectWriteTraceId": ["2"]}'),
+            ("VALIDATION_ERROR", '{"objectWriteTraceId": ["3"]}')])
+        want = {"no_trace_ids": [{"ids": ["999999"]}, {}], "empty": [{}, {}], "omit": None}
+        for mode, contexts in want.items():
+            self.config(error_context=mode)
+            st, b, _ = self.req("POST", V3 + "contacts/batch/update", upd)
+            self.assertEqual(st, 207)
+            errs = sorted(b["errors"], key=lambda e: e["category"])
+            self.assertEqual(b["numErrors"], 2)
+            if contexts is None:
+                self.assertFalse([e for e in errs if "context" in e], mode)
+            else:
+                self.assertEqual([e["context"] for e in errs], contexts, mode)
+            for e in errs:
+                self.assertEqual(set(e) - {"context"}, {"status", "category", "message"})
+        # whole-request error bodies keep their own context
+        st, b, _ = self.upsert([self.ci("a@x.com", nosuch="1")])
+        self.assertEqual(b["errors"][0]["context"], {"propertyName": ["nosuch"]})
+        # as a fault option, one call
+        self.config(error_context="default")
+        self.fault(error_context="omit", match="batch/update")
+        st, b, _ = self.req("POST", V3 + "contacts/batch/update", upd)
+        self.assertFalse([e for e in b["errors"] if "context" in e])
+        st, b, _ = self.req("POST", V3 + "contacts/batch/update", upd)
+        self.assertTrue(all("context" in e for e in b["errors"]))
+
+    # ------------------------------------------------------------------ envelope status
+    def test_envelope_status_without_results_writes_nothing(self):
+        for es in ("PENDING", "PROCESSING", "CANCELED"):
+            for res in (False, "omit", 0):
+                self.fault(envelope_status=es, results=res)
+                st, b, h = self.upsert([self.ci("p@x.com"), self.ci("q@x.com")])
+                self.assertEqual(st, 200, b)
+                self.assertEqual(b["status"], es)
+                if res == "omit":
+                    self.assertNotIn("results", b)
+                else:
+                    self.assertEqual(b["results"], [])
+                self.assertIn("startedAt", b)
+                self.assertIn("x-hubspot-ratelimit-max", h)
+                self.assertEqual(self.objects(), [], (es, res))
+        # create: 201 envelope, nothing stored; per-input failures not reported either (200)
+        self.fault(envelope_status="PENDING", results=False, count=2)
+        st, b, _ = self.req("POST", V3 + "contacts/batch/create",
+                            {"inputs": [{"properties": {"email": "c@x.com"}}]})
+        self.assertEqual((st, b["status"], b["results"]), (201, "PENDING", []))
+        st, b, _ = self.upsert([dict(self.ci("g@x.com"), objectWriteTraceId="1"),
+                                dict(self.ci("b@x.com", nosuch="1"), objectWriteTraceId="2")])
+        self.assertEqual((st, b["status"], b["results"]), (200, "PENDING", []))
+        self.assertNotIn("errors", b)
+        self.assertNotIn("numErrors", b)
+        self.assertEqual(self.objects(), [])
+        # a request HubSpot rejects as a whole is still rejected (and uses the fault up)
+        self.fault(envelope_status="PENDING", results=False)
+        st, b, _ = self.upsert([self.ci("u%d@x.com" % i) for i in range(101)])
+        self.assertEqual(st, 400)
+        self.assertEqual(self.ctl("GET", "/_sim/faults")["faults"], [])
+
+    def test_envelope_status_with_results_writes(self):
+        for i, es in enumerate(("PENDING", "PROCESSING", "CANCELED", "COMPLETE")):
+            self.fault(envelope_status=es)
+            st, b, _ = self.upsert([self.ci("w%d@x.com" % i)])
+            self.assertEqual((st, b["status"]), (200, es))
+            self.assertEqual(b["results"][0]["properties"]["email"], "w%d@x.com" % i)
+            self.assertEqual(len(self.objects()), i + 1)
+        # COMPLETE (or no envelope_status) with results false: done, results left out
+        self.fault(results=False)
+        st, b, _ = self.upsert([self.ci("x@x.com")])
+        self.assertEqual((b["status"], b["results"]), ("COMPLETE", []))
+        self.assertEqual(len(self.objects()), 5)
+        # batch/read answers an envelope too; archive, GET and search pass over the fault
+        rid = self.objects()[0]["id"]
+        self.fault(envelope_status="PROCESSING", results=False)
+        self.assertEqual(self.req("GET", V3 + "contacts")[0], 200)
+        self.assertEqual(self.req("POST", V3 + "contacts/search", {})[0], 200)
+        self.assertEqual(self.req("POST", V3 + "contacts/batch/archive",
+                                  {"inputs": [{"id": "424242"}]})[0], 204)
+        st, b, _ = self.req("POST", V3 + "contacts/batch/read", {"inputs": [{"id": rid}]})
+        self.assertEqual((st, b["status"], b["results"]), (200, "PROCESSING", []))
+        st, b, _ = self.req("POST", "/_sim/faults", {"envelope_status": "DONE"},
+                            {"Content-Type": "application/json"})
+        self.assertEqual(st, 400)
+
+    # ------------------------------------------------------------------ applied, answer lost
+    def test_faults_do_not_apply_unless_asked(self):
+        for f in ({"drop": True}, {"garbage": True}, {"truncate": True}, {"status": 502},
+                  {"status": 200, "body": {"status": "COMPLETE"}}, {"raw_body": "x"},
+                  {"nul_string": True}, {"empty_body": True}, {"pad_bytes": 1000}):
+            self.ctl("POST", "/_sim/faults", f)
+            try:
+                self.upsert([self.ci("n@x.com")])
+            except (http.client.HTTPException, ConnectionError, ValueError):
+                self.conn.close()
+            self.assertEqual(self.objects(), [], f)
+
+    def test_apply_then_lose_the_answer(self):
+        cases = [({"drop": True}, 0), ({"garbage": True}, 200), ({"truncate": True}, 200),
+                 ({"status": 502}, 502), ({"status": 500, "body": "oops"}, 500),
+                 ({"status": 504, "delay_ms": 50}, 504), ({"raw_body": "<html/>"}, 200),
+                 ({"empty_body": True}, 200)]
+        for i, (f, logged) in enumerate(cases):
+            self.ctl("POST", "/_sim/faults", dict(f, apply=True))
+            email = "a%d@x.com" % i
+            try:
+                st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                              {"inputs": [self.ci(email, firstname="F")]})
+                self.assertEqual(st, logged, f)
+                if "status" in f:
+                    b = json.loads(payload) if "body" not in f else payload.decode()
+                    if "body" not in f:
+                        self.assertEqual(b["category"], "INTERNAL_ERROR")
+                        self.assertEqual(b["correlationId"], h["x-hubspot-correlation-id"])
+                    else:
+                        self.assertEqual(b, "oops")
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+            self.assertEqual(self.objects()[-1]["properties"]["email"], email, f)
+            self.assertEqual(self.objects()[-1]["properties"]["firstname"], "F", f)
+            entry = self.log()[-1]
+            self.assertEqual(entry["status"], logged, f)
+            self.assertTrue(entry["fault"]["apply"])
+        self.assertEqual(len(self.objects()), len(cases))
+        # applied once: a retry of the same upsert updates the record, new=false
+        st, b, _ = self.upsert([self.ci("a0@x.com")])
+        self.assertFalse(b["results"][0]["new"])
+        # apply with a 2xx status (or none) keeps the real answer as the base: real ids
+        self.fault(apply=True, nul_string="id")
+        st, b, h = self.upsert([self.ci("a1@x.com")])
+        self.assertEqual(st, 200)
+        self.assertEqual(b["results"][0]["id"].replace("\x00", ""), self.objects()[1]["id"])
+        self.assertIn("x-hubspot-ratelimit-remaining", h)      # the real answer's headers
+        # a create's default status is 201
+        self.fault(apply=True, pad_bytes=2000)
+        st, b, _ = self.req("POST", V3 + "contacts/batch/create",
+                            {"inputs": [{"properties": {"email": "cr@x.com"}}]})
+        self.assertEqual(st, 201)
+        self.assertEqual(b["results"][0]["properties"]["email"], "cr@x.com")
+        st, b, _ = self.req("POST", "/_sim/faults", {"apply": True, "delay_ms": 5},
+                            {"Content-Type": "application/json"})
+        self.assertEqual(st, 400)
+
+    # ------------------------------------------------------------------ hostile bodies
+    def test_raw_body_and_empty_body(self):
+        html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+        self.fault(raw_body=html, content_type="text/html", status=502)
+        st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                      {"inputs": [self.ci("a@x.com")]})
+        self.assertEqual((st, payload.decode(), h["content-type"]), (502, html, "text/html"))
+        self.assertEqual(h["content-length"], str(len(html)))
+        self.fault(raw_body='{"status":"COMPLETE","results":[')      # default: JSON, 200
+        st, payload, h = self.raw_req("GET", V3 + "contacts")
+        self.assertEqual((st, payload, h["content-type"]),
+                         (200, b'{"status":"COMPLETE","results":[', hubspot_sim.JSON_CT))
+        self.fault(raw_body="plain", content_type=None)
+        st, payload, h = self.raw_req("GET", V3 + "contacts")
+        self.assertNotIn("content-type", h)
+        self.assertIn("x-hubspot-correlation-id", h)
+        for f in ({"empty_body": True}, {"raw_body": ""}, {"empty_body": True, "status": 207}):
+            self.ctl("POST", "/_sim/faults", f)
+            st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                          {"inputs": [self.ci("a@x.com")]})
+            self.assertEqual((st, payload, h["content-length"], h["content-type"]),
+                             (f.get("status", 200), b"", "0", hubspot_sim.JSON_CT))
+        self.assertEqual(self.req("GET", V3 + "contacts")[0], 200)      # connection still fine
+        self.assertEqual(self.objects(), [])
+
+    @staticmethod
+    def depth(data):
+        """Deepest nesting of arrays/objects in JSON text (strings have no brackets here)."""
+        d = mx = 0
+        for c in data:
+            if c in b"[{":
+                d += 1
+                mx = max(mx, d)
+            elif c in b"]}":
+                d -= 1
+        return mx
+
+    def test_nest_depth(self):
+        self.fault(nest_depth=6)
+        st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                      {"inputs": [self.ci("a@x.com")]})
+        self.assertEqual(st, 200)
+        b = json.loads(payload)
+        self.assertEqual(b["results"], [{"a": [{"a": [{}]}]}])
+        self.assertEqual(b["status"], "COMPLETE")
+        self.assertIn("completedAt", b)
+        self.assertEqual(self.depth(payload), 7)
+        for kind, inner in (("array", [[[]]]), ("object", {"a": {"a": {}}})):
+            self.fault(nest_depth=3, nest_kind=kind)
+            st, payload, h = self.raw_req("GET", V3 + "contacts")
+            self.assertEqual(json.loads(payload)["results"], inner)
+        self.fault(nest_depth=100000, status=207, apply=True)
+        st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                      {"inputs": [self.ci("a@x.com")]})
+        self.assertEqual(st, 207)
+        self.assertEqual(self.depth(payload), 100001)
+        self.assertTrue(payload.startswith(b'{"results":[{"a":[{"a":'))
+        self.assertTrue(payload.endswith(b'Z"}'))              # valid: the envelope closes
+        self.assertEqual(len(self.objects()), 1)               # applied
+
+    def test_raw_number(self):
+        self.fault(raw_number="1e1000000")
+        st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                      {"inputs": [self.ci("a@x.com")]})
+        self.assertEqual(st, 200)
+        self.assertTrue(payload.startswith(b'{"numErrors":1e1000000,"status":"COMPLETE",'))
+        b = json.loads(payload)                                 # Python: inf
+        self.assertEqual(b["numErrors"], float("inf"))
+        self.assertEqual(len(b["results"]), 1)
+        self.fault(raw_number="-123456789012345678901234567890", number_field="startedAt",
+                   apply=True)
+        st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                      {"inputs": [self.ci("b@x.com")]})
+        self.assertEqual(payload.count(b'"startedAt"'), 1)
+        self.assertIn(b'"startedAt":-123456789012345678901234567890,', payload)
+        self.assertEqual(json.loads(payload)["results"][0]["properties"]["email"], "b@x.com")
+        self.assertEqual(len(self.objects()), 1)
+
+    def test_nul_string(self):
+        inp = [dict(self.ci("a@x.com", firstname="Ann"), objectWriteTraceId="tr")]
+        self.fault(nul_string=True)                          # not applied: mirrored inputs
+        st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert", {"inputs": inp})
+        self.assertEqual(st, 200)
+        self.assertIn(b'"a\\u0000@x.com"', payload)
+        r = json.loads(payload)["results"][0]
+        self.assertEqual(r["properties"]["email"], "a\x00@x.com")
+        self.assertEqual(r["objectWriteTraceId"], "tr")
+        self.assertEqual(self.objects(), [])
+        self.fault(nul_string=True, apply=True)
+        st, b, h = self.upsert(inp)
+        self.assertEqual(b["results"][0]["properties"]["firstname"], "A\x00nn")
+        self.assertEqual(b["results"][0]["properties"]["email"], "a\x00@x.com")
+        self.assertEqual(self.objects()[0]["properties"]["firstname"], "Ann")
+        self.fault(nul_string="objectWriteTraceId", apply=True)
+        st, b, h = self.upsert(inp)
+        self.assertEqual(b["results"][0]["objectWriteTraceId"], "t\x00r")
+        self.assertEqual(b["results"][0]["properties"]["firstname"], "Ann")
+        self.fault(nul_string="message", status=400, body={
+            "status": "error", "message": "Bad", "category": "VALIDATION_ERROR",
+            "errors": [{"message": "Worse"}]})
+        st, b, h = self.upsert(inp)
+        self.assertEqual((st, b["message"], b["errors"][0]["message"]),
+                         (400, "B\x00ad", "W\x00orse"))
+        # the fault's body is not changed by its use
+        self.fault(nul_string="message", status=400, count=2, body={"message": "Bad"})
+        self.assertEqual([self.upsert(inp)[1]["message"] for _ in range(2)], ["B\x00ad"] * 2)
+
+    def test_wrong_types(self):
+        self.fault(wrong_types=True, status=400)
+        st, b, h = self.upsert([self.ci("a@x.com")])
+        self.assertEqual(st, 400)
+        self.assertIsInstance(b["message"], int)
+        self.assertIsInstance(b["errors"], dict)
+        self.assertIsInstance(b["context"], str)
+        self.assertIsInstance(b["category"], list)
+        self.assertEqual(b["correlationId"], h["x-hubspot-correlation-id"])
+        self.fault(wrong_types="batch", status=207, apply=True)
+        st, b, h = self.upsert([self.ci("b@x.com")])
+        self.assertEqual((st, b["status"], b["numErrors"]), (207, "COMPLETE", "1"))
+        e = b["errors"][0]
+        self.assertEqual((type(e["message"]), type(e["category"]), type(e["context"])),
+                         (int, list, str))
+        self.assertEqual(b["results"][0]["properties"]["email"], "b@x.com")
+        self.fault(wrong_types=True)
+        self.assertEqual(self.upsert([self.ci("c@x.com")])[0], 200)    # default status 200
+        self.assertEqual(len(self.objects()), 1)
+
+    def test_truncate_and_declared_length(self):
+        self.fault(truncate_at=10)
+        self.conn.request("POST", V3 + "contacts/batch/upsert",
+                          json.dumps({"inputs": [self.ci("a@x.com")]}), AUTH)
+        r = self.conn.getresponse()
+        self.assertEqual(r.status, 200)
+        declared = int(r.getheader("Content-Length"))
+        with self.assertRaises(http.client.IncompleteRead) as cm:
+            r.read()
+        self.assertEqual(cm.exception.partial, b'{"status":')
+        self.assertGreater(declared, 10)
+        self.conn.close()
+        # a Content-Length header given in the fault is sent as is (here: larger, connection
+        # closed after the short body)
+        self.fault(status=200, body={"status": "COMPLETE", "results": []},
+                   headers={"Content-Length": "500", "Connection": "close"})
+        self.conn.request("GET", V3 + "contacts", headers=AUTH)
+        r = self.conn.getresponse()
+        self.assertEqual(r.getheader("Content-Length"), "500")
+        with self.assertRaises(http.client.IncompleteRead):
+            r.read()
+        self.conn.close()
+        self.assertEqual(self.req("GET", V3 + "contacts")[0], 200)
+        self.assertEqual(self.objects(), [])
+
+    def test_pad_bytes(self):
+        for n in (5000, 1 << 20):
+            self.fault(pad_bytes=n)
+            st, payload, h = self.raw_req("POST", V3 + "contacts/batch/upsert",
+                                          {"inputs": [self.ci("a@x.com")]})
+            self.assertEqual((st, len(payload), h["content-length"]), (200, n, str(n)))
+            b = json.loads(payload)
+            self.assertEqual(b["status"], "COMPLETE")
+            self.assertEqual(set(b["x_sim_padding"]), {"x"})
+        self.fault(pad_bytes=3000, raw_body="<html>x</html>", content_type="text/html")
+        st, payload, h = self.raw_req("GET", V3 + "contacts")
+        self.assertEqual((len(payload), payload[:14]), (3000, b"<html>x</html>"))
+        self.fault(pad_bytes=10)                  # smaller than the answer: as it is
+        st, payload, h = self.raw_req("GET", V3 + "contacts")
+        self.assertEqual(json.loads(payload)["results"], [])
+
+    def test_hostile_fault_validation(self):
+        for f in ({"nest_depth": 0}, {"nest_depth": "5"}, {"pad_bytes": -1},
+                  {"raw_number": ""}, {"raw_number": 5}, {"nul_string": "name"},
+                  {"wrong_types": "x"}, {"raw_body": 5}, {"raw_body": "x", "body": {}},
+                  {"empty_body": True, "garbage": True}, {"status": 99}, {"truncate": "yes"},
+                  {"headers": {"X-A": [1]}}, {"headers": {"Bad Name": "1"}},
+                  {"headers": {"X-A": "a\r\nX-B: b"}}, {"results": "maybe"},
+                  {"error_context": "none"}, {"content_type": 1, "raw_body": ""},
+                  {"nest_kind": "tree", "nest_depth": 2}, {"apply": True}):
+            st, b, _ = self.req("POST", "/_sim/faults", f, {"Content-Type": "application/json"})
+            self.assertEqual(st, 400, f)
+        self.assertEqual(self.ctl("GET", "/_sim/faults")["faults"], [])
+        self.fault(drop=1, apply=0, count=2)           # Perl-style 1/0 booleans
+        self.assertEqual(self.ctl("GET", "/_sim/faults")["faults"],
+                         [{"drop": True, "apply": False, "count": 2}])
+
+    # ------------------------------------------------------------------ headers, Retry-After
+    def test_headers_on_a_success_answer(self):
+        absurd = {"X-HubSpot-RateLimit-Max": "1",
+                  "X-HubSpot-RateLimit-Interval-Milliseconds": "2147483647",
+                  "X-HubSpot-RateLimit-Remaining": -3, "x-hubspot-ratelimit-daily": None,
+                  "Retry-After": "99999999999"}
+        self.fault(headers=absurd, match="batch/upsert")
+        st, b, h = self.upsert([self.ci("a@x.com")])
+        self.assertEqual(st, 200)
+        self.assertEqual(b["results"][0]["properties"]["email"], "a@x.com")   # performed
+        self.assertEqual((h["x-hubspot-ratelimit-max"],
+                          h["x-hubspot-ratelimit-interval-milliseconds"],
+                          h["x-hubspot-ratelimit-remaining"], h["retry-after"]),
+                         ("1", "2147483647", "-3", "99999999999"))
+        self.assertNotIn("x-hubspot-ratelimit-daily", h)
+        self.assertIn("x-hubspot-ratelimit-daily-remaining", h)
+        self.conn.request("GET", V3 + "contacts", headers=AUTH)
+        r = self.conn.getresponse()
+        r.read()
+        self.assertEqual(len(r.headers.get_all("X-HubSpot-RateLimit-Max")), 1)
+        self.assertEqual(r.getheader("X-HubSpot-RateLimit-Max"),
+                         str(hubspot_sim.UNLIMITED_REPORTED_MAX))
+        self.assertEqual(len(self.objects()), 1)
+
+    def test_headers_on_a_429(self):
+        # a real 429 of the rate limiter, its headers replaced
+        self.config(rate_limit_max=1, retry_after_on_429=3)
+        self.assertEqual(self.req("GET", V3 + "contacts")[0], 200)
+        self.fault(headers={"Retry-After": "-5", "X-HubSpot-RateLimit-Max": "1",
+                            "X-HubSpot-RateLimit-Remaining": None})
+        st, b, h = self.req("GET", V3 + "contacts")
+        self.assertEqual((st, b["policyName"], h["retry-after"]), (429, "TEN_SECONDLY_ROLLING",
+                                                                   "-5"))
+        self.assertNotIn("x-hubspot-ratelimit-remaining", h)
+        self.conn.request("GET", V3 + "contacts", headers=AUTH)
+        r = self.conn.getresponse()
+        r.read()
+        self.assertEqual(r.headers.get_all("Retry-After"), ["3"])
+        # an injected 429 (config Retry-After replaced)
+        self.config(rate_limit_max=0)
+        for ra in ("Wed, 21 Oct 2015 07:28:00 GMT", "-5", "99999999999", "soon"):
+            self.fault(status=429, headers={"Retry-After": ra,
+                                            "X-HubSpot-RateLimit-Interval-Milliseconds":
+                                            "2147483647"})
+            self.conn.request("GET", V3 + "contacts", headers=AUTH)
+            r = self.conn.getresponse()
+            b = json.loads(r.read())
+            self.assertEqual((r.status, b["errorType"]), (429, "RATE_LIMIT"))
+            self.assertEqual(r.headers.get_all("Retry-After"), [ra])
+            self.assertEqual(r.getheader("X-HubSpot-RateLimit-Interval-Milliseconds"),
+                             "2147483647")
+
+    def test_retry_after_format(self):
+        import email.utils
+        self.assertEqual(self.ctl("GET", "/_sim/config")["retry_after_format"], "seconds")
+        self.config(rate_limit_max=1, retry_after_on_429=30, retry_after_format="http-date")
+        self.req("GET", V3 + "contacts")
+        t = time.time()
+        st, b, h = self.req("GET", V3 + "contacts")
+        self.assertEqual(st, 429)
+        self.assertRegex(h["retry-after"],
+                         r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$")
+        when = email.utils.parsedate_to_datetime(h["retry-after"]).timestamp()
+        self.assertTrue(t + 29 <= when <= t + 32, (t, when))
+        self.fault(status=429)
+        st, b, h = self.req("GET", "/crm/v3/properties/contacts")
+        self.assertTrue(h["retry-after"].endswith(" GMT"))
+        self.config(retry_after_format="seconds")
+        st, b, h = self.req("GET", V3 + "contacts")
+        self.assertEqual(h["retry-after"], "30")
+        st, b, _ = self.req("POST", "/_sim/config", {"retry_after_format": "ms"},
+                            {"Content-Type": "application/json"})
+        self.assertEqual(st, 400)
+
+    # ------------------------------------------------------------------ batch-wide rejections
+    def test_batch_wide_rejections_with_trace_ids(self):
+        def traced(inputs):
+            return [dict(inp, objectWriteTraceId="t%d" % i) for i, inp in enumerate(inputs)]
+        cases = [
+            ("companies", "upsert", [{"id": "x.com", "idProperty": "domain", "properties": {}},
+                                     {"id": "C1", "idProperty": "company_code",
+                                      "properties": {}}],
+             "Unable to perform update/upsert by non-unique 0-2 property domain"),
+            ("companies", "update", [{"id": "x.com", "idProperty": "domain", "properties": {}}],
+             "Unable to perform update/upsert by non-unique 0-2 property domain"),
+            ("0-2", "upsert", [{"id": "1", "idProperty": "hs_object_id", "properties": {}}],
+             "Unable to perform update/upsert by non-unique 0-2 property hs_object_id"),
+            ("deals", "upsert", [{"id": "D", "idProperty": "dealname", "properties": {}}],
+             "Unable to perform update/upsert by non-unique 0-3 property dealname"),
+            ("contacts", "update", [{"id": "a@x.com", "idProperty": "email",
+                                     "properties": {"firstname": "Z"}}],
+             "Unable to perform update/upsert by non-unique 0-1 property email"),
+            ("2-77", "upsert", [{"id": "n", "idProperty": "name", "properties": {}}],
+             "Unable to perform update/upsert by non-unique 2-77 property name"),
+            ("vendor", "upsert", [self.ci("a@x.com")], "Unable to infer object type from: vendor"),
+            ("companies", "read", None,
+             "Unable to perform update/upsert by non-unique 0-2 property domain"),
+        ]
+        self.upsert([self.ci("a@x.com")])
+        for t, op, inputs, msg in cases:
+            for tr in (False, True):
+                if op == "read":
+                    body = {"idProperty": "domain", "inputs": [{"id": "x.com"}]}
+                else:
+                    body = {"inputs": traced(inputs) if tr else inputs}
+                st, b, h = self.req("POST", V3 + t + "/batch/" + op, body)
+                self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+                self.assertEqual(b["message"], msg, (t, op, tr))
+        self.assertEqual(self.objects("companies"), [])
+        self.assertEqual(self.objects("deals"), [])
+        self.assertEqual(self.objects()[0]["properties"].get("firstname"), None)
+
+    # ------------------------------------------------------------------ closed schemas
+    def test_every_type_has_a_closed_schema(self):
+        keys = {"contacts": "external_id", "companies": "company_code", "deals": "deal_code",
+                "tickets": "ticket_code"}
+        types = [n for n, _, _ in hubspot_sim.STANDARD_TYPES] + ["2-5", "p_thing",
+                                                                 "p4242_thing"]
+        for t in types:
+            key = keys.get(t, "external_id")
+            st, b, h = self.upsert([{"id": "k", "idProperty": key,
+                                     "properties": {"no_such_prop": "v"}}], t)
+            self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+            self.assertEqual(b["errors"][0]["code"], "PROPERTY_DOESNT_EXIST", t)
+            st, b, h = self.req("POST", V3 + t + "/batch/create", {"inputs": [
+                {"properties": {"no_such_prop": "v"}, "objectWriteTraceId": "1"}]})
+            self.assertEqual((st, b["numErrors"]), (207, 1), t)
+            st, b, _ = self.req("GET", "/crm/v3/properties/" + t)
+            props = {p["name"]: p for p in b["results"]}
+            self.assertTrue(props[key]["hasUniqueValue"], t)
+            self.assertTrue({"hs_object_id", "createdate", "lastmodifieddate"} <= set(props), t)
+            self.assertGreaterEqual(len(props), 5, t)
+            st, b, _ = self.upsert([{"id": "k", "idProperty": key, "properties": {}}], t)
+            self.assertEqual(st, 200, (t, b))
+            # reads leave out unknown properties
+            st, b, _ = self.req("POST", V3 + t + "/batch/read", {
+                "inputs": [{"id": b["results"][0]["id"]}], "properties": ["no_such_prop"]})
+            self.assertNotIn("no_such_prop", b["results"][0]["properties"])
+        # the custom default schema
+        st, b, _ = self.req("GET", "/crm/v3/properties/2-5")
+        props = {p["name"]: p for p in b["results"]}
+        self.assertEqual(set(props), {"name", "description", "amount", "status", "start_date",
+                                      "external_id", "hs_object_id", "createdate",
+                                      "lastmodifieddate"})
+        self.assertEqual((props["amount"]["type"], props["status"]["type"],
+                          props["start_date"]["type"]), ("number", "enumeration", "date"))
+        st, b, _ = self.upsert([{"id": "e1", "idProperty": "external_id", "properties": {
+            "name": "N", "amount": "1.5", "status": "active", "start_date": "2024-02-29"}}],
+            "2-5")
+        self.assertEqual(st, 200, b)
+        for prop, v, code in (("amount", "x", "INVALID_INTEGER"),
+                              ("status", "Active", "INVALID_OPTION"),
+                              ("start_date", "1430438400001", "INVALID_DATE")):
+            st, b, _ = self.upsert([{"id": "e1", "idProperty": "external_id",
+                                     "properties": {prop: v}}], "p_thing")
+            self.assertEqual(b["errors"][0]["code"], code)
+        # subscriptions (commerce) too, and /_sim/properties still replaces a schema
+        self.ctl("POST", "/_sim/properties/subscriptions",
+                 {"properties": [{"name": "plan", "type": "string"}]})
+        st, b, _ = self.upsert([{"id": "s", "idProperty": "external_id",
+                                 "properties": {"plan": "gold"}}], "subscriptions")
+        self.assertEqual(st, 400)     # the replacement schema has no unique property
+        st, b, _ = self.req("POST", V3 + "subscriptions/batch/create",
+                            {"inputs": [{"properties": {"plan": "gold"}}]})
+        self.assertEqual(st, 201)
+        st, b, _ = self.req("POST", V3 + "subscriptions/batch/create",
+                            {"inputs": [{"properties": {"hs_name": "gold"}}]})
+        self.assertEqual(st, 400)
+
+    # ------------------------------------------------------------------ 414
+    def test_414_uri_too_long(self):
+        self.assertEqual(self.ctl("GET", "/_sim/config")["max_url_length"], 8000)
+        base = V3 + "contacts?properties="
+        ok = base + "a" * (8000 - len(base))
+        self.assertEqual(self.req("GET", ok)[0], 200)
+        st, payload, h = self.raw_req("GET", ok + "b")
+        self.assertEqual(st, 414)
+        self.assertEqual(h["content-type"], "text/html")
+        self.assertIn(b"<title>414 Request-URI Too Large</title>", payload)
+        self.assertNotIn("x-hubspot-correlation-id", h)
+        self.assertNotIn("x-hubspot-ratelimit-max", h)
+        self.conn.close()
+        # before faults, auth and rate limits; logged
+        self.fault(status=503)
+        st, _, _ = self.raw_req("GET", ok + "b", headers={})
+        self.assertEqual(st, 414)
+        self.conn.close()
+        self.assertEqual(self.req("GET", V3 + "contacts")[0], 503)
+        self.assertEqual([r["status"] for r in self.log()], [200, 414, 414, 503])
+        st, _, h = self.raw_req("GET", V3 + "contacts")
+        self.assertEqual(h["x-hubspot-ratelimit-daily-remaining"], str(250000 - 2))
+        self.config(max_url_length=2000)
+        self.assertEqual(self.raw_req("GET", base + "a" * 2000)[0], 414)
+        self.conn.close()
+        self.config(max_url_length=0)
+        self.assertEqual(self.req("GET", base + "a" * 20000)[0], 200)
+
+    # ------------------------------------------------------------------ archive / read ids
+    def test_archive_takes_only_record_ids(self):
+        st, b, _ = self.upsert([self.ci("a@x.com")])
+        rid = b["results"][0]["id"]
+        for body in ({"inputs": [{"id": "a@x.com", "idProperty": "email"}]},
+                     {"idProperty": "email", "inputs": [{"id": "a@x.com"}]},
+                     {"inputs": [{"id": rid, "properties": {}}]}):
+            st, b, h = self.req("POST", V3 + "contacts/batch/archive", body)
+            self.assertEqual(st, 400, body)
+            self.assertNotIn("category", b)
+            self.assertRegex(b["message"], r"^Invalid input JSON on line 1, column \d+: "
+                             r'Unrecognized field "(idProperty|properties)" \(class ')
+            self.assertEqual(b["correlationId"], h["x-hubspot-correlation-id"])
+        self.assertEqual(len(self.objects()), 1)
+        # without strict_fields the idProperty is ignored: ids are record ids
+        self.config(strict_fields=False)
+        self.assertEqual(self.req("POST", V3 + "contacts/batch/archive",
+                                  {"inputs": [{"id": "a@x.com", "idProperty": "email"}]})[0],
+                         204)
+        self.assertEqual(len(self.objects()), 1)
+        self.assertEqual(self.req("POST", V3 + "contacts/batch/archive",
+                                  {"inputs": [{"id": rid, "idProperty": "email"}]})[0], 204)
+        self.assertEqual(self.objects(), [])
+
+    def test_batch_read_by_id_property(self):
+        st, b, _ = self.upsert([{"id": "E1", "idProperty": "external_id",
+                                 "properties": {"email": "a@x.com", "firstname": "A"}}])
+        rid = b["results"][0]["id"]
+        auto = {"hs_object_id", "createdate", "lastmodifieddate"}
+        for id_prop, key, props, want in (
+                ("email", "A@X.com", ["firstname"], {"firstname"}),
+                ("email", "a@x.com", ["email"], {"email"}),
+                ("external_id", "E1", ["firstname"], {"firstname"}),
+                ("external_id", "E1", ["external_id"], {"external_id"}),
+                ("external_id", "E1", None, {"firstname", "lastname", "email"}),
+                ("hs_object_id", rid, [], {"firstname", "lastname", "email"})):
+            body = {"idProperty": id_prop, "inputs": [{"id": key}]}
+            if props is not None:
+                body["properties"] = props
+            st, b, _ = self.req("POST", V3 + "contacts/batch/read", body)
+            self.assertEqual(st, 200, b)
+            r = b["results"][0]
+            self.assertEqual(r["id"], rid)
+            self.assertEqual(set(r["properties"]), want | auto, (id_prop, props))
+
+    # ------------------------------------------------------------------ search limits
+    def test_search_limits_and_semantics(self):
+        self.config(search_rate_limit=0)
+        s = V3 + "contacts/search"
+        self.upsert([self.ci("c%02d@x.com" % i, firstname="F%d" % i, city="Paris",
+                             lifecyclestage="lead" if i % 2 else "customer",
+                             last_seen=str(1700000000000 + i * 1000)) for i in range(12)])
+        st, b, _ = self.upsert([self.ci("Up@X.com", firstname="Upper", city="PARIS")])
+        upper = b["results"][0]["id"]
+        # archived records never come back
+        self.req("POST", V3 + "contacts/batch/archive", {"inputs": [{"id": upper}]})
+
+        def search(body, status=200):
+            st, b, h = self.req("POST", s, body)
+            self.assertEqual(st, status, (body, b))
+            if status == 200:
+                self.assertFalse([k for k in h if k.startswith("x-hubspot-ratelimit")])
+                self.assertIsInstance(b["total"], int)
+            else:
+                self.assert_error(st, b, h, status, "VALIDATION_ERROR")
+            return b
+
+        def flt(**f):
+            return {"filterGroups": [{"filters": [f]}], "limit": 100}
+        b = search({"limit": 100})
+        self.assertEqual(b["total"], 12)
+        ids = [r["id"] for r in b["results"]]
+        self.assertEqual(ids, sorted(ids, key=int))                 # creation order
+        self.assertNotIn(upper, ids)
+        self.assertEqual(search(flt(propertyName="city", operator="EQ", value="PARIS"))["total"],
+                         12)                                         # case-insensitive
+        # enumerations are case-sensitive, for every operator
+        self.assertEqual(search(flt(propertyName="lifecyclestage", operator="EQ",
+                                    value="lead"))["total"], 6)
+        for op, key in (("EQ", "value"), ("IN", "values"), ("CONTAINS_TOKEN", "value")):
+            v = ["Lead"] if key == "values" else "Lead"
+            self.assertEqual(search(flt(propertyName="lifecyclestage", operator=op,
+                                        **{key: v}))["total"], 0, op)
+        self.assertEqual(search(flt(propertyName="lifecyclestage", operator="NEQ",
+                                    value="Lead"))["total"], 12)
+        # IN / NOT_IN on strings need lowercase values: uppercase ones match nothing
+        self.assertEqual(search(flt(propertyName="email", operator="IN",
+                                    values=["c01@x.com", "c02@x.com"]))["total"], 2)
+        self.assertEqual(search(flt(propertyName="email", operator="IN",
+                                    values=["C01@x.com"]))["total"], 0)
+        self.assertEqual(search(flt(propertyName="email", operator="NOT_IN",
+                                    values=["C01@X.COM"]))["total"], 12)
+        search(flt(propertyName="email", operator="IN"), 400)
+        search(flt(propertyName="email", operator="IN", values=[]), 400)
+        # CONTAINS_TOKEN with a * wildcard
+        self.assertEqual(search(flt(propertyName="email", operator="CONTAINS_TOKEN",
+                                    value="*@x.com"))["total"], 12)
+        self.assertEqual(search(flt(propertyName="email", operator="NOT_CONTAINS_TOKEN",
+                                    value="c0*"))["total"], 2)
+        # dates as epoch-ms strings; BETWEEN with value + highValue
+        self.assertEqual(search(flt(propertyName="last_seen", operator="GTE",
+                                    value="1700000010000"))["total"], 2)
+        self.assertEqual(search(flt(propertyName="last_seen", operator="BETWEEN",
+                                    value="1700000001000", highValue="1700000003000"))["total"],
+                         3)
+        self.assertEqual(search(flt(propertyName="createdate", operator="LTE",
+                                    value=str(int(time.time() * 1000) + 60000)))["total"], 12)
+        search(flt(propertyName="last_seen", operator="BETWEEN", value="1700000001000"), 400)
+        self.assertEqual(search(flt(propertyName="phone", operator="NOT_HAS_PROPERTY"))["total"],
+                         12)
+        self.assertEqual(search(flt(propertyName="city", operator="HAS_PROPERTY"))["total"], 12)
+        # paging: after is an integer offset as a string
+        b = search({"limit": 5, "after": "10"})
+        self.assertEqual((len(b["results"]), b["total"]), (2, 12))
+        self.assertNotIn("paging", b)
+        b = search({"limit": 5})
+        self.assertEqual(b["paging"]["next"]["after"], "5")
+        search({"after": "abc"}, 400)
+        search({"limit": 200})
+        search({"limit": 201}, 400)
+        search({"after": "9990", "limit": 10})
+        search({"after": "9990", "limit": 11}, 400)
+        search({"after": "10000", "limit": 1}, 400)
+        search({"sorts": [{"propertyName": "email"}, {"propertyName": "city"}]}, 400)
+        b = search({"sorts": [{"propertyName": "firstname", "direction": "DESCENDING"}],
+                    "properties": ["firstname"], "limit": 1})
+        self.assertEqual(b["results"][0]["properties"]["firstname"], "F9")
+        # filter counts: 5 groups, 6 in a group, 18 in all
+        f1 = {"propertyName": "city", "operator": "HAS_PROPERTY"}
+        search({"filterGroups": [{"filters": [f1] * 6}] * 3})
+        search({"filterGroups": [{"filters": [f1]}] * 5})
+        search({"filterGroups": [{"filters": [f1]}] * 6}, 400)
+        search({"filterGroups": [{"filters": [f1] * 7}]}, 400)
+        search({"filterGroups": [{"filters": [f1] * 5}] * 4}, 400)
+        # the whole body is limited to 3,000 characters
+        pad = {"limit": 10, "query": ""}
+        pad["query"] = "x" * (3000 - len(json.dumps(pad)))
+        self.assertEqual(len(json.dumps(pad)), 3000)
+        self.assertEqual(search(pad)["total"], 0)
+        pad["query"] += "x"
+        b = search(pad, 400)
+        self.assertIn("3000", b["message"])
+        b = search({"limit": 10, "properties": ["firstname"] * 300}, 400)
+
     # ------------------------------------------------------------------ simctl
     def simctl(self, *args):
         env = dict(os.environ, HUBSPOT_SIM_URL="http://127.0.0.1:%d" % self.port)
@@ -1028,6 +1797,15 @@ class SimTest(unittest.TestCase):
         self.assertEqual(self.simctl("get", "contacts", "email", "zz@x.com")[1], "none\n")
         body = json.loads(self.simctl("bodies", "--path", "upsert")[1])
         self.assertEqual(len(body["inputs"]), 2)
+        self.assertEqual(self.simctl("fault", '{"drop": true, "apply": true, "match": "x"}')[0],
+                         0)
+        self.assertEqual(self.simctl("faults")[1],
+                         '{"apply":true,"count":1,"drop":true,"match":"x"}\n')
+        rc, out, err = self.simctl("fault", '{"apply": true}')
+        self.assertNotEqual(rc, 0)
+        self.assertIn("apply needs", err)
+        self.assertEqual(self.simctl("clear-faults")[0], 0)
+        self.assertEqual(self.simctl("faults")[1], "")
         self.assertEqual(self.simctl("fault", '{"status": 503}')[0], 0)
         self.assertEqual(self.req("GET", V3 + "contacts")[0], 503)
         self.assertEqual(self.simctl("config", '{"rate_limit_max": 5}')[0], 0)

@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ * search.h
+ *		WHERE clauses that HubSpot's search endpoint can apply, and the
+ *		search request that applies them.
+ *-------------------------------------------------------------------------
+ */
+#ifndef HUBSPOT_SEARCH_H
+#define HUBSPOT_SEARCH_H
+
+#include "nodes/pathnodes.h"
+
+/* HubSpot's limits (REFERENCE.md section 9, as corrected there) */
+#define HS_SEARCH_MAX_FILTERS	6	/* in one group; keyset paging takes one */
+#define HS_SEARCH_MAX_BODY		3000
+#define HS_SEARCH_PAGE			200
+
+extern List *hs_search_filters(PlannerInfo *root, RelOptInfo *baserel, Oid relid);
+extern char *hs_search_body(List *filters, const char *properties_json, const char *after_id);
+extern char *hs_search_describe(List *filters);
+
+#endif							/* HUBSPOT_SEARCH_H */
