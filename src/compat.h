@@ -21,13 +21,16 @@
  *				commands/explain.h).
  *	18 -> 19	pushJsonbValue() builds into a JsonbInState; ExecInsertIndexTuples()
  *				takes flags; fall-through is marked with pg_fallthrough
- *				(-Wimplicit-fallthrough=5 ignores comments); utils/tuplestore.h
- *				is no longer pulled in by the headers of the SRF machinery.
+ *				(-Wimplicit-fallthrough=5 ignores comments); utils/tuplestore.h,
+ *				access/htup_details.h (GETSTRUCT) and utils/timestamp.h
+ *				(DatumGetTimestampTz) are no longer pulled in by other headers,
+ *				so this one includes them.
  *-------------------------------------------------------------------------
  */
 #ifndef HS_COMPAT_H
 #define HS_COMPAT_H
 
+#include "access/htup_details.h"
 #include "catalog/pg_foreign_server.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
@@ -43,6 +46,7 @@
 #include "parser/parsetree.h"
 #include "utils/acl.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #if PG_VERSION_NUM < 150000

@@ -17,6 +17,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "compat.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
