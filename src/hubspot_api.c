@@ -17,7 +17,6 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-#include "compat.h"
 
 #include <curl/curl.h>
 
