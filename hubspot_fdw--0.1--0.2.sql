@@ -42,6 +42,20 @@ ALTER TABLE hubspot_queue_pack ALTER COLUMN server_id TYPE text USING server_id:
 ALTER TABLE hubspot_queue_pack RENAME COLUMN server_id TO server;
 UPDATE hubspot_queue_pack q SET server = s.srvname
   FROM pg_catalog.pg_foreign_server s WHERE s.oid::text = q.server;
+-- PostgreSQL 18 names NOT NULL constraints after their column: follow the rename
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['hubspot_queue_data', 'hubspot_queue_pack'] LOOP
+		IF EXISTS (SELECT FROM pg_catalog.pg_constraint
+					WHERE conname = t || '_server_id_not_null'
+					  AND conrelid = pg_catalog.to_regclass(t)) THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %I RENAME CONSTRAINT %I TO %I',
+									  t, t || '_server_id_not_null', t || '_server_not_null');
+		END IF;
+	END LOOP;
+END $$;
 
 CREATE VIEW hubspot_queue WITH (security_barrier) AS
 	SELECT q.id, q.server, q.object_type, q.operation,

@@ -233,7 +233,8 @@ hs_chroot_test() {
 	echo "== packages installed in $(( $(date +%s) - t1 )) s: $(hs_chroot_run dpkg-query -W -f '${Package} ${Version}' "postgresql-$major")"
 	hs_chroot_copy_src /src
 	t1=$(date +%s)
-	HS_CHROOT_ENV="PGV=$major HUBSPOT_FDW_IN_CHROOT=1 ${PROVE_FLAGS:+PROVE_FLAGS=$PROVE_FLAGS}" \
+	# the fuzz's generated statements test the C, not the major: a shorter budget here
+	HS_CHROOT_ENV="PGV=$major HUBSPOT_FDW_IN_CHROOT=1 ${PROVE_FLAGS:+PROVE_FLAGS=$PROVE_FLAGS} HUBSPOT_FUZZ_BUDGET=${HUBSPOT_FUZZ_BUDGET:-25}" \
 		hs_chroot_run bash /src/scripts/test.sh || rc=$?
 	echo "== PostgreSQL $major: tests $(( $(date +%s) - t1 )) s, whole run $(( $(date +%s) - t0 )) s, rc=$rc"
 	return $rc

@@ -30,7 +30,8 @@ hs_install_deps() {
 
 as_pg() {
 	runuser -u postgres -- env -i HOME=/var/lib/postgresql LANG=C.UTF-8 LC_ALL=C.UTF-8 \
-		PATH=$PG_BIN:/usr/local/bin:/usr/bin:/bin ${HS_ENV:-} "$@"
+		PATH=$PG_BIN:/usr/local/bin:/usr/bin:/bin \
+		${HUBSPOT_FUZZ_BUDGET:+HUBSPOT_FUZZ_BUDGET=$HUBSPOT_FUZZ_BUDGET} ${HS_ENV:-} "$@"
 }
 
 # Copy the tree to a scratch dir that 'postgres' owns, build there, install.

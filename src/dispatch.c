@@ -417,7 +417,9 @@ finish_call(HsHttpRequest *req, bool sync, HsDispatchStats *stats)
 						req->url, req->status, c->n, req->elapsed_ms,
 						req->status == 0 ? ": " : "", req->status == 0 ? req->error : "")));
 	observe_rate(job->server, job->token, &req->rate);
+	CHECK_FOR_INTERRUPTS();
 	hs_api_parse(job->op, req, ins, c->n, out, &res);
+	CHECK_FOR_INTERRUPTS();
 	if (job->stop != HS_STOP_NONE)
 	{
 		/* a stopped job still keeps what its last calls achieved */

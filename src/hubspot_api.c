@@ -23,6 +23,7 @@
 #include "common/jsonapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -265,6 +266,9 @@ answer_hazard(const char *s, size_t len)
 	{
 		char		c = s[i];
 
+		/* answers can be megabytes: a cancel must not wait for the scan */
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (c == '{' || c == '[')
 		{
 			if (++depth > HS_MAX_ANSWER_DEPTH)
@@ -361,12 +365,14 @@ hs_api_parse_json(const char *text, size_t len, const char **why)
 		*why = hazard;
 		return NULL;
 	}
+	CHECK_FOR_INTERRUPTS();
 	lex = hs_json_lex_context(copy, len, GetDatabaseEncoding(), false);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 	{
 		*why = "it is not JSON";
 		return NULL;
 	}
+	CHECK_FOR_INTERRUPTS();
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
 }
 
@@ -603,6 +609,7 @@ parse_success(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 		JsonbValue *r = getIthJsonbValueFromContainer(results->val.binary.data, i);
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data))
 			continue;
 		k = match_result(op, r->val.binary.data, inputs, n, nresults);
@@ -614,6 +621,7 @@ parse_success(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 		JsonbValue *e = getIthJsonbValueFromContainer(errors->val.binary.data, i);
 		Jsonb	   *ejb;
 
+		CHECK_FOR_INTERRUPTS();
 		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
 			continue;
 		ejb = hs_api_error_of(JsonbValueToJsonb(e), res->status);

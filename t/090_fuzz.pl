@@ -28,6 +28,16 @@ use Encode ();
 use IPC::Run ();
 use JSON::PP ();
 use HubSpotSim;
+
+# Generated statements and HubSpot's messages hold any Unicode; what this test
+# prints is ASCII (Perl 5.40's Test2 dies on a wide character in diag/note).
+{
+	no warnings 'redefine';
+	my ($diag, $note) = (\&Test::More::diag, \&Test::More::note);
+	my $ascii = sub { map { my $x = $_ // ''; $x =~ s/[^\x09\x0a\x20-\x7e]/?/g; $x } @_ };
+	*main::diag = sub { return $diag->($ascii->(@_)) };
+	*main::note = sub { return $note->($ascii->(@_)) };
+}
 use HubSpotTest;
 
 my $SEED      = $ENV{HUBSPOT_FUZZ_SEED} // 20261128;
@@ -939,8 +949,10 @@ session_stop();
 # ------------------------------------------------------------------ verdict
 diag(sprintf('090_fuzz: %d statements (%d generated, seed %s) in %.0f s; longest %.2f s',
 	$count, $generated, $SEED, $fuzz_secs, $max_secs));
+# samples hold generated Unicode: printed as ASCII (newer Test2 dies on wide characters)
 diag(join("\n", 'statements by SQLSTATE:',
-	map { sprintf('  %-8s %5d  e.g. %s', $_, $by_state{$_}, substr($samples{$_}, 0, 160) =~ s/\n/ /gr) }
+	map { sprintf('  %-8s %5d  e.g. %s', $_, $by_state{$_},
+			substr($samples{$_}, 0, 160) =~ s/\n/ /gr =~ s/[^\x20-\x7e]/?/gr) }
 	  sort { $by_state{$b} <=> $by_state{$a} || $a cmp $b } keys %by_state));
 diag(join("\n", 'time by kind of statement:',
 	map { sprintf('  %-20s %5d statements %6.1f s', $_, $gen_count{$_}, $gen_time{$_}) }
@@ -948,7 +960,8 @@ diag(join("\n", 'time by kind of statement:',
 @slowish = sort { $b->[0] <=> $a->[0] } @slowish;
 note(join("\n", scalar(@slowish) . ' statements took more than 0.3 s; the longest:',
 	map { "  $_->[1]" } @slowish[0 .. min(24, $#slowish)]));
-cmp_ok($count, '>=', 1000, 'more than a thousand statements ran');
+my $enough = $BUDGET >= 60 ? 1000 : 20 * $BUDGET;
+cmp_ok($count, '>=', $enough, "at least $enough statements ran in the $BUDGET s budget");
 is(scalar(@lost), 0, 'no statement lost its connection or hung') or diag(join("\n", @lost[0 .. min(9, $#lost)]));
 is(scalar(@internal), 0, 'no statement ended with SQLSTATE XX000 (internal error)')
   or diag(join("\n", @internal[0 .. min(19, $#internal)]));
