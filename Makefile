@@ -20,7 +20,8 @@ EXTRA_CLEAN = tmp_check_regress results regression.diffs regression.out log
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 
-# every object depends on every header: PGXS tracks no header dependencies
-$(OBJS): $(wildcard $(srcdir)/src/*.h)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on every header: PGXS tracks no header dependencies
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
