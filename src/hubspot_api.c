@@ -479,16 +479,23 @@ find_by_trace(HsInput **inputs, int n, const char *trace)
 	return -1;
 }
 
-/* id: a record id (id_property NULL) or a value of the inputs' id property */
+/*
+ * id: a record id (id_property NULL) or a value of the inputs' id property.
+ * The answer's key is folded once and compared with each input's own key.
+ */
 static int
 find_by_key(HsInput **inputs, int n, const char *id_property, const char *id)
 {
+	char	   *want;
 	int			i;
 
 	if (id == NULL)
 		return -1;
+	want = hs_record_key(id_property, id);
 	for (i = 0; i < n; i++)
-		if (inputs[i]->id && hs_key_equal(id_property, inputs[i]->id, id))
+		if (inputs[i]->id &&
+			(inputs[i]->key ? strcmp(inputs[i]->key, want) == 0 :
+			 hs_key_equal(id_property, inputs[i]->id, id)))
 			return i;
 	return -1;
 }
