@@ -14,6 +14,25 @@ CREATE INDEX hubspot_queue_unsent ON hubspot_queue_data (sent_at)
 CREATE INDEX hubspot_queue_failed ON hubspot_queue_data (id)
 	WHERE state IN ('failed', 'unknown');
 
+-- Associations: queued as operations of their own, and sent now.
+ALTER TABLE hubspot_queue_data DROP CONSTRAINT hubspot_queue_data_operation_check;
+ALTER TABLE hubspot_queue_data ADD CONSTRAINT hubspot_queue_data_operation_check
+	CHECK (operation IN ('upsert', 'update', 'create', 'archive', 'associate', 'dissociate'));
+ALTER TABLE hubspot_queue_pack DROP CONSTRAINT hubspot_queue_pack_operation_check;
+ALTER TABLE hubspot_queue_pack ADD CONSTRAINT hubspot_queue_pack_operation_check
+	CHECK (operation IN ('upsert', 'update', 'create', 'archive', 'associate', 'dissociate'));
+
+-- Associations between records of two object types: link and unlink now.
+CREATE FUNCTION hubspot_batch_associate(from_type text, to_type text, inputs jsonb,
+										server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_associate' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_batch_dissociate(from_type text, to_type text, inputs jsonb,
+										 server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_dissociate' LANGUAGE C VOLATILE;
+
 -- Fix and retry; dismiss.
 DROP FUNCTION hubspot_retry(bigint[]);
 CREATE FUNCTION hubspot_retry(ids bigint[] DEFAULT NULL, properties jsonb DEFAULT NULL)

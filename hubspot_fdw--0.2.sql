@@ -26,7 +26,8 @@ CREATE TABLE hubspot_queue_data (
 	server		text NOT NULL,			-- foreign server; both by name, so that
 										-- queued rows survive dump and restore
 	object_type text NOT NULL,
-	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive')),
+	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive',
+											  'associate', 'dissociate')),
 	id_property text,
 	record_key	text,
 	properties	jsonb,
@@ -76,7 +77,8 @@ CREATE TABLE hubspot_queue_pack (
 	owner		name NOT NULL,
 	server		text NOT NULL,
 	object_type text NOT NULL,
-	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive')),
+	operation	text NOT NULL CHECK (operation IN ('upsert', 'update', 'create', 'archive',
+											  'associate', 'dissociate')),
 	id_property text,
 	enqueued_at timestamptz NOT NULL,
 	ids			bigint[] NOT NULL,
@@ -150,6 +152,17 @@ CREATE FUNCTION hubspot_batch_read(object_type text, inputs jsonb,
 								   server text DEFAULT 'hubspot')
 	RETURNS SETOF jsonb
 	AS 'MODULE_PATHNAME', 'hubspot_batch_read' LANGUAGE C VOLATILE;
+
+-- Associations between records of two object types: link and unlink now.
+CREATE FUNCTION hubspot_batch_associate(from_type text, to_type text, inputs jsonb,
+										server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_associate' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION hubspot_batch_dissociate(from_type text, to_type text, inputs jsonb,
+										 server text DEFAULT 'hubspot')
+	RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'hubspot_batch_dissociate' LANGUAGE C VOLATILE;
 
 -- ---------------------------------------------------------------------------
 -- Queued (transactional) writes

@@ -13,10 +13,13 @@
 
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/wait_event.h"
 
+#include "assoc.h"
 #include "batch.h"
 #include "callworker.h"
 #include "dispatch.h"
@@ -28,6 +31,8 @@ PG_FUNCTION_INFO_V1(hubspot_batch_update);
 PG_FUNCTION_INFO_V1(hubspot_batch_create);
 PG_FUNCTION_INFO_V1(hubspot_batch_archive);
 PG_FUNCTION_INFO_V1(hubspot_batch_read);
+PG_FUNCTION_INFO_V1(hubspot_batch_associate);
+PG_FUNCTION_INFO_V1(hubspot_batch_dissociate);
 
 text *
 hs_text_arg(FunctionCallInfo fcinfo, int argno, const char *name)
@@ -92,12 +97,105 @@ check_archive_keys(HsParsedInputs *p)
  * and one row per input, in input order, to emit: needs none, so a worker
  * holds no snapshot while HubSpot answers).
  */
+static HsBatchCall *
+assoc_prepare(HsOp op, const char *pair, Jsonb *inputs, const char *servername)
+{
+	HsBatchCall *c = palloc0(sizeof(HsBatchCall));
+	HsAssocRun *run = palloc0(sizeof(HsAssocRun));
+
+	run->items = hs_parse_assoc_inputs(op, pair, inputs, &run->n);
+	run->server = hs_server_get_by_name(servername);
+	run->token = hs_token_get(run->server->serverid, GetUserId());
+	run->pair = pstrdup(pair);
+	run->sync = true;
+	c->assoc = run;
+	return c;
+}
+
+/*
+ * A side that search did not find may be a record written a moment ago:
+ * search lags writes.  A synchronous call looks again a few times.
+ */
+#define HS_SEARCH_LAG_TRIES		3
+#define HS_SEARCH_LAG_MS		2000
+
+static void
+raise_stop(HsAssocRun *run)
+{
+	HsJob		job = {0};
+
+	if (run->stop == HS_STOP_NONE)
+		return;
+	job.server = run->server;
+	job.stop = run->stop;
+	job.stop_result = run->stop_result;
+	hs_job_raise(&job);
+}
+
+static void
+assoc_send(HsAssocRun *run, void (*emit) (Jsonb *row, void *arg), void *arg)
+{
+	HsAssocRun	cur = *run;
+	int			try,
+				i;
+
+	for (try = 1;; try++)
+	{
+		HsAssoc   **waiting = palloc(sizeof(HsAssoc *) * Max(cur.n, 1));
+		int			n = 0;
+
+		hs_assoc_run(&cur);
+		raise_stop(&cur);
+		for (i = 0; i < cur.n; i++)
+			if (cur.items[i]->wait)
+				waiting[n++] = cur.items[i];
+		if (n == 0 || try >= HS_SEARCH_LAG_TRIES)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 HS_SEARCH_LAG_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		/* the waiting ones again, their outcomes landing in place */
+		for (i = 0; i < n; i++)
+		{
+			HsAssoc    *a = waiting[i];
+			int			s;
+
+			a->wait = false;
+			a->error = NULL;
+			a->retry = false;
+			for (s = 0; s < 2; s++)
+				if (a->side[s].absent)
+				{
+					a->side[s].absent = false;
+					a->side[s].error = NULL;
+				}
+		}
+		cur.items = waiting;
+		cur.n = n;
+		cur.stop = HS_STOP_NONE;
+	}
+	for (i = 0; i < run->n; i++)
+	{
+		HsAssoc    *a = run->items[i];
+
+		if (a->result)
+			emit(a->result, arg);
+		else
+			emit(outcome_row(a->error ? a->error :
+							 hs_make_error("NOT_SENT", "the input was not sent", 0),
+							 false, a->original), arg);
+	}
+}
+
 HsBatchCall *
 hs_batch_prepare(HsOp op, const char *object_type, Jsonb *inputs, const char *servername)
 {
 	HsBatchCall *c = palloc0(sizeof(HsBatchCall));
 	HsServer   *server;
 
+	if (HS_OP_IS_ASSOC(op))
+		return assoc_prepare(op, object_type, inputs, servername);
 	hs_check_object_type(object_type);
 	server = hs_server_get_by_name(servername);
 	c->parsed = hs_parse_inputs(op, inputs);
@@ -135,6 +233,11 @@ hs_batch_send(HsBatchCall *c, void (*emit) (Jsonb *row, void *arg), void *arg)
 	HsJob	   *job = c->job;
 	int			i;
 
+	if (c->assoc)
+	{
+		assoc_send(c->assoc, emit, arg);
+		return;
+	}
 	if (job == NULL)
 		return;
 	run_job(job);
@@ -172,16 +275,26 @@ emit_tuple(Jsonb *row, void *arg)
 static Datum
 batch_call(FunctionCallInfo fcinfo, HsOp op)
 {
-	char	   *object_type = text_to_cstring(hs_text_arg(fcinfo, 0, "object_type"));
-	char	   *servername = text_to_cstring(hs_text_arg(fcinfo, 2, "server"));
+	/* associations: (from_type, to_type, inputs, server), as "from/to" */
+	int			a = HS_OP_IS_ASSOC(op) ? 1 : 0;
+	char	   *object_type = text_to_cstring(hs_text_arg(fcinfo, 0, a ? "from_type" : "object_type"));
+	char	   *servername = text_to_cstring(hs_text_arg(fcinfo, 2 + a, "server"));
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Jsonb	   *inputs;
 
-	if (PG_ARGISNULL(1))
+	if (a)
+	{
+		char	   *to_type = text_to_cstring(hs_text_arg(fcinfo, 1, "to_type"));
+
+		hs_check_object_type(object_type);
+		hs_check_object_type(to_type);
+		object_type = psprintf("%s/%s", object_type, to_type);
+	}
+	if (PG_ARGISNULL(1 + a))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument \"inputs\" must not be NULL")));
-	inputs = PG_GETARG_JSONB_P(1);
+	inputs = PG_GETARG_JSONB_P(1 + a);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
 	/* the calls are a worker's job; without preloading, this backend's */
@@ -220,4 +333,16 @@ Datum
 hubspot_batch_read(PG_FUNCTION_ARGS)
 {
 	return batch_call(fcinfo, HS_OP_READ);
+}
+
+Datum
+hubspot_batch_associate(PG_FUNCTION_ARGS)
+{
+	return batch_call(fcinfo, HS_OP_ASSOCIATE);
+}
+
+Datum
+hubspot_batch_dissociate(PG_FUNCTION_ARGS)
+{
+	return batch_call(fcinfo, HS_OP_DISSOCIATE);
 }

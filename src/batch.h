@@ -12,6 +12,7 @@ typedef struct HsBatchCall
 {
 	HsParsedInputs *parsed;
 	struct HsJob *job;			/* NULL when there is nothing to send */
+	struct HsAssocRun *assoc;	/* associations instead of a job */
 } HsBatchCall;
 
 extern HsBatchCall *hs_batch_prepare(HsOp op, const char *object_type, Jsonb *inputs,

@@ -94,7 +94,10 @@ plan_job(HsJob *job)
 {
 	int			nlanes;
 	int		   *lane = input_lanes(job, &nlanes);
-	int			bs = Min(job->server->batch_size, hs_api_batch_limit(job->op, job->read_extra));
+	int			limit = hs_api_batch_limit(job->op, job->read_extra);
+
+	/* batch_size is about object writes; association calls take HubSpot's limit */
+	int			bs = HS_OP_IS_ASSOC_WIRE(job->op) ? limit : Min(job->server->batch_size, limit);
 	int			l;
 
 	job->waves = NIL;

@@ -24,6 +24,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "assoc.h"
 #include "drain.h"
 #include "keys.h"
 #include "ratelimit.h"
@@ -54,6 +55,8 @@ typedef struct HsGroup
 	HsJob	   *job;			/* one input per merged record; holds outcomes */
 	HsResolve	resolve;		/* archive by unique value: the ids first */
 	bool		resolving;
+	HsAssocRun *assoc;			/* associations: their run instead of a job */
+	HsQueueRow **item_rows;		/* assoc->items[i] came from item_rows[i] */
 } HsGroup;
 
 typedef struct HsRecord
@@ -322,6 +325,125 @@ build_job(HsGroup *g)
 	g->job = hs_job_new(g->server, g->token, g->object_type, g->op, ins, n);
 }
 
+/* An association row's input; a row that is no input any more fails alone. */
+static HsAssoc *
+assoc_of_row(HsGroup *g, HsQueueRow *row)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	HsAssoc   **items = NULL;
+	HsAssoc    *a;
+	int			n = 0;
+
+	PG_TRY();
+	{
+		if (row->properties == NULL)
+			elog(ERROR, "the queue row holds no association");
+		items = hs_parse_assoc_inputs(row->op, row->object_type,
+									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																		 CStringGetDatum(psprintf("[%s]",
+																								  JsonbToCString(NULL, &row->properties->root, VARSIZE(row->properties)))))),
+									  &n);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		a = palloc0(sizeof(HsAssoc));
+		a->op = row->op;
+		a->error = hs_make_error("INVALID_INPUT", ed->message, 0);
+		return a;
+	}
+	PG_END_TRY();
+	Assert(n == 1);
+	return items[0];
+}
+
+/*
+ * Each side from the latest earlier queued write of its record: its id
+ * if it was written, or the association's error if that write failed.
+ * Sides left unknown are looked up in HubSpot when the run is sent.
+ */
+static void
+sides_from_queue(HsGroup *g)
+{
+	HsAssocRun *run = g->assoc;
+	int			max = run->n * 2;
+	int64	   *before = palloc(sizeof(int64) * Max(max, 1));
+	char	  **types = palloc(sizeof(char *) * Max(max, 1));
+	char	  **props = palloc(sizeof(char *) * Max(max, 1));
+	char	  **values = palloc(sizeof(char *) * Max(max, 1));
+	HsEarlierWrite *w = palloc(sizeof(HsEarlierWrite) * Max(max, 1));
+	int			n = 0;
+	int			i,
+				s;
+
+	for (i = 0; i < run->n; i++)
+		for (s = 0; s < 2; s++)
+		{
+			HsAssocSide *side = &run->items[i]->side[s];
+
+			if (side->error || side->type == NULL)
+				continue;
+			before[n] = g->item_rows[i]->id;
+			types[n] = side->type;
+			props[n] = side->property;
+			values[n++] = side->value;
+		}
+	hs_queue_earlier_writes(g->server_name, n, before, types, props, values, w);
+	n = 0;
+	for (i = 0; i < run->n; i++)
+		for (s = 0; s < 2; s++)
+		{
+			HsAssoc    *a = run->items[i];
+			HsAssocSide *side = &a->side[s];
+			HsEarlierWrite *e;
+
+			if (side->error || side->type == NULL)
+				continue;
+			e = &w[n++];
+			if (e->row == 0)
+				continue;
+			if (strcmp(e->state, "failed") == 0)
+				side->error = hs_assoc_side_error(a, s, "RECORD_WRITE_FAILED",
+												  "its write (queue row " INT64_FORMAT ") failed: %s",
+												  e->row, e->message ? e->message : "unknown error");
+			else if (e->id && side->id == NULL)
+				side->id = e->id;
+		}
+}
+
+static void
+build_assoc(HsGroup *g)
+{
+	HsAssocRun *run = palloc0(sizeof(HsAssocRun));
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, g->merged)
+		n += ((HsMerged *) lfirst(lc))->nrows;
+	run->items = palloc(sizeof(HsAssoc *) * Max(n, 1));
+	g->item_rows = palloc(sizeof(HsQueueRow *) * Max(n, 1));
+	foreach(lc, g->merged)
+	{
+		HsMerged   *m = lfirst(lc);
+		int			k;
+
+		for (k = 0; k < m->nrows; k++)
+		{
+			g->item_rows[run->n] = m->rows[k];
+			run->items[run->n++] = assoc_of_row(g, m->rows[k]);
+		}
+	}
+	run->server = g->server;
+	run->token = g->token;
+	run->pair = g->object_type;
+	g->assoc = run;
+	sides_from_queue(g);
+}
+
 /*
  * Called inside a transaction with SPI connected; SPI calls switch memory
  * contexts, so the caller's context is kept and restored here.
@@ -355,7 +477,12 @@ hs_drain_claim(int limit, int *unpacked)
 	{
 		HsGroup    *g = lfirst(lc);
 
-		if (g->error == NULL)
+		if (g->error == NULL && HS_OP_IS_ASSOC(g->op))
+		{
+			build_assoc(g);
+			MemoryContextSwitchTo(cxt);
+		}
+		else if (g->error == NULL)
 			build_job(g);
 	}
 	return plan;
@@ -410,6 +537,20 @@ hs_drain_send(HsDrainPlan *plan, HsDrainResult *r)
 		if (g->resolving)
 			hs_resolve_finish(&g->resolve);
 	}
+	/* associations: their records' writes settled in earlier rounds */
+	foreach(lc, plan->groups)
+	{
+		HsGroup    *g = lfirst(lc);
+
+		if (g->assoc == NULL)
+			continue;
+		g->assoc->stats = &r->calls;
+		hs_assoc_run(g->assoc);
+		g->job = palloc0(sizeof(HsJob));
+		g->job->server = g->server;
+		g->job->stop = g->assoc->stop;
+		g->job->stop_result = g->assoc->stop_result;
+	}
 }
 
 /*
@@ -429,7 +570,7 @@ hs_drain_fail_unsettled(HsDrainPlan *plan, const char *message)
 		HsGroup    *g = lfirst(lc);
 		int			i;
 
-		if (g->job == NULL)
+		if (g->job == NULL || g->assoc)
 			continue;
 		for (i = 0; i < g->job->n; i++)
 		{
@@ -614,6 +755,40 @@ notify_failures(HsDrainPlan *plan, HsSettle *s, int n)
 		Async_Notify("hubspot_fdw_failed", psprintf("[%s]", buf.data));
 }
 
+/*
+ * Searches find fresh records a few moments late: a side not found waits
+ * this many tries (HS_ASSOC_HOLD apart) before its association fails.
+ */
+#define HS_ASSOC_SEARCH_TRIES 6
+
+static void
+settle_assoc_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsAssoc *a, HsDrainResult *r)
+{
+	s->id = row->id;
+	s->result = NULL;
+	s->error = NULL;
+	s->attempt = 0;
+	s->state = "pending";
+	if (a->result)
+	{
+		s->state = "done";
+		s->result = a->result;
+		s->attempt = 1;
+		r->rows_done++;
+		return;
+	}
+	if (a->error == NULL)
+		return;
+	s->error = a->error;
+	s->attempt = 1;
+	strlcpy(r->last_error, error_message(a->error), sizeof(r->last_error));
+	if ((a->wait && row->attempts + 1 < HS_ASSOC_SEARCH_TRIES) ||
+		(a->retry && row->attempts + 1 < g->server->max_attempts))
+		return;
+	s->state = "failed";
+	r->rows_failed++;
+}
+
 void
 hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 {
@@ -630,6 +805,15 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 		bool		outage = hs_server_failures(g->serverid) >= HS_OUTAGE_FAILURES;
 		ListCell   *lc2;
 		int			i = 0;
+
+		if (g->assoc)
+		{
+			for (i = 0; i < g->assoc->n; i++)
+				settle_assoc_row(&s[n++], g->item_rows[i], g, g->assoc->items[i], r);
+			if (g->job)
+				apply_stop(g, g->assoc->transient_seen, r);
+			continue;
+		}
 
 		foreach(lc2, g->merged)
 		{

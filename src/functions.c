@@ -32,6 +32,7 @@
 
 #include "batch.h"
 #include "convert.h"
+#include "input.h"
 #include "options.h"
 #include "queue_write.h"
 #include "ratelimit.h"
@@ -43,6 +44,39 @@ PG_FUNCTION_INFO_V1(hubspot_retry);
 PG_FUNCTION_INFO_V1(hubspot_discard);
 PG_FUNCTION_INFO_V1(hubspot_server_state);
 PG_FUNCTION_INFO_V1(hubspot_worker_status_fn);
+
+/* associate / dissociate: one queue row per input, keyed by its pair */
+static Datum
+enqueue_associations(FunctionCallInfo fcinfo, HsOp op, const char *pair,
+					 const char *servername)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HsServer   *server;
+	HsAssoc   **items;
+	HsQueueWriter *w;
+	int			n;
+	int			i;
+
+	items = hs_parse_assoc_inputs(op, pair, PG_GETARG_JSONB_P(2), &n);
+	server = hs_server_get_by_name(servername);
+	(void) hs_token_get(server->serverid, GetUserId());
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (n == 0)
+		return (Datum) 0;
+	w = hs_queue_open();
+	for (i = 0; i < n; i++)
+	{
+		Datum		id;
+		bool		isnull = false;
+
+		id = Int64GetDatum(hs_queue_put(w, server->serverid, pair, op, NULL,
+										hs_assoc_key(items[i]),
+										hs_assoc_input_jsonb(items[i])));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+	}
+	hs_queue_close(w);
+	return (Datum) 0;
+}
 
 Datum
 hubspot_enqueue(PG_FUNCTION_ARGS)
@@ -61,11 +95,13 @@ hubspot_enqueue(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid operation \"%s\"", opname),
-				 errhint("Use \"upsert\", \"update\", \"create\" or \"archive\".")));
+				 errhint("Use \"upsert\", \"update\", \"create\", \"archive\", \"associate\" or \"dissociate\".")));
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument \"inputs\" must not be NULL")));
+	if (HS_OP_IS_ASSOC(op))
+		return enqueue_associations(fcinfo, op, object_type, servername);
 	hs_check_object_type(object_type);
 	server = hs_server_get_by_name(servername);
 	(void) hs_token_get(server->serverid, GetUserId());

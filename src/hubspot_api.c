@@ -32,7 +32,9 @@
 #include "compat.h"
 #include "hubspot_api.h"
 
-static const char *const op_names[] = {"upsert", "update", "create", "archive", "read"};
+static const char *const op_names[] = {"upsert", "update", "create", "archive", "read",
+	"associate", "dissociate",
+"associate/default", "create", "archive", "labels/archive", "read"};
 
 const char *
 hs_op_name(HsOp op)
@@ -45,7 +47,8 @@ hs_op_from_name(const char *name, HsOp *op)
 {
 	int			i;
 
-	for (i = 0; i < lengthof(op_names); i++)
+	/* the wire's association operations are no names a user gives */
+	for (i = 0; i <= HS_OP_DISSOCIATE; i++)
 		if (strcmp(name, op_names[i]) == 0)
 		{
 			*op = (HsOp) i;
@@ -79,9 +82,50 @@ objects_base(const HsServer *server, const char *object_type)
 	return psprintf("%s/crm/objects/%s/%s", server->api_url, server->api_version, t);
 }
 
+/* "from/to", as the queue holds an association's object types */
+bool
+hs_api_split_pair(const char *pair, char **from_type, char **to_type)
+{
+	const char *slash = strchr(pair, '/');
+
+	if (slash == NULL || slash == pair || slash[1] == '\0' || strchr(slash + 1, '/'))
+		return false;
+	*from_type = pnstrdup(pair, slash - pair);
+	*to_type = pstrdup(slash + 1);
+	return true;
+}
+
+/* "/crm/v4/associations/{from}/{to}" or "/crm/associations/{version}/{from}/{to}" */
+static char *
+assoc_base(const HsServer *server, const char *from_type, const char *to_type)
+{
+	char	   *f = escaped_type(from_type);
+	char	   *t = escaped_type(to_type);
+
+	if (strcmp(server->api_version, "v3") == 0)
+		return psprintf("%s/crm/v4/associations/%s/%s", server->api_url, f, t);
+	return psprintf("%s/crm/associations/%s/%s/%s", server->api_url, server->api_version, f, t);
+}
+
+char *
+hs_api_assoc_labels_url(const HsServer *server, const char *from_type, const char *to_type)
+{
+	return psprintf("%s/labels", assoc_base(server, from_type, to_type));
+}
+
 char *
 hs_api_batch_url(const HsServer *server, const char *object_type, HsOp op, bool archived)
 {
+	if (HS_OP_IS_ASSOC_WIRE(op))
+	{
+		char	   *from_type;
+		char	   *to_type;
+
+		if (!hs_api_split_pair(object_type, &from_type, &to_type))
+			elog(ERROR, "association job without a \"from/to\" object type pair");
+		return psprintf("%s/batch/%s", assoc_base(server, from_type, to_type), hs_op_name(op));
+	}
+	Assert(!HS_OP_IS_ASSOC(op));
 	return psprintf("%s/batch/%s%s", objects_base(server, object_type), hs_op_name(op),
 					op != HS_OP_READ ? "" : archived ? "?archived=true" : "?archived=false");
 }
@@ -113,12 +157,48 @@ hs_api_properties_url(const HsServer *server, const char *object_type)
  * Request body.  Every value HubSpot types as a string goes out as a JSON
  * string, the trace id included.
  */
+static char *
+assoc_body(HsOp op, HsInput **inputs, int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"inputs\":[");
+	for (i = 0; i < n; i++)
+	{
+		HsInput    *in = inputs[i];
+
+		appendStringInfoString(&buf, i > 0 ? ",{" : "{");
+		if (op == HS_OP_ASSOC_READ)
+		{
+			appendStringInfoString(&buf, "\"id\":");
+			escape_json(&buf, in->id);
+			appendStringInfoChar(&buf, '}');
+			continue;
+		}
+		appendStringInfoString(&buf, "\"from\":{\"id\":");
+		escape_json(&buf, in->id);
+		/* batch/archive takes an array of "to"s */
+		appendStringInfoString(&buf, op == HS_OP_ASSOC_ARCHIVE ? "},\"to\":[{\"id\":" : "},\"to\":{\"id\":");
+		escape_json(&buf, in->to_id);
+		appendStringInfoString(&buf, op == HS_OP_ASSOC_ARCHIVE ? "}]" : "}");
+		if (op == HS_OP_ASSOC_CREATE || op == HS_OP_ASSOC_LABELS_ARCHIVE)
+			appendStringInfo(&buf, ",\"types\":%s", in->types ? in->types : "[]");
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoString(&buf, "]}");
+	return buf.data;
+}
+
 char *
 hs_api_body(HsOp op, HsInput **inputs, int n, const char *read_extra)
 {
 	StringInfoData buf;
 	int			i;
 
+	if (HS_OP_IS_ASSOC_WIRE(op))
+		return assoc_body(op, inputs, n);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
 	if (op == HS_OP_READ)
@@ -506,13 +586,60 @@ find_by_key(HsInput **inputs, int n, const char *id_property, const char *id)
  * inputs' id property.  A create's result without a trace id belongs to an
  * input only when the call held just that one input.
  */
+/* The "id" inside member key of an association answer: {"from": {"id": "1"}} */
+static char *
+nested_id(JsonbContainer *r, const char *key)
+{
+	JsonbValue	v;
+	JsonbValue	iv;
+	JsonbValue *jv = hs_jsonb_get(r, key, &v);
+
+	if (jv == NULL || jv->type != jbvBinary)
+		return NULL;
+	return hs_jsonb_scalar_text(hs_jsonb_get(jv->val.binary.data, "id", &iv));
+}
+
+/*
+ * An association result names its pair: {"fromObjectId": 1, "toObjectId":
+ * 2} (batch/create) or {"from": {"id"}, "to": {"id"}} (associate/default);
+ * batch/read's results name only the record whose associations they list.
+ */
+static int
+match_assoc(HsOp op, JsonbContainer *r, HsInput **inputs, int n)
+{
+	JsonbValue	v;
+	char	   *from = hs_jsonb_scalar_text(hs_jsonb_get(r, "fromObjectId", &v));
+	char	   *to = NULL;
+	int			i;
+
+	if (from != NULL)
+		to = hs_jsonb_scalar_text(hs_jsonb_get(r, "toObjectId", &v));
+	else
+	{
+		from = nested_id(r, "from");
+		if (op != HS_OP_ASSOC_READ)
+			to = nested_id(r, "to");
+	}
+	if (from == NULL || (to == NULL && op != HS_OP_ASSOC_READ))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (strcmp(inputs[i]->id, from) == 0 &&
+			(op == HS_OP_ASSOC_READ || strcmp(inputs[i]->to_id, to) == 0))
+			return i;
+	return -1;
+}
+
 static int
 match_result(HsOp op, JsonbContainer *r, HsInput **inputs, int n, int nresults)
 {
 	JsonbValue	v;
 	JsonbValue *props;
-	char	   *trace = hs_jsonb_scalar_text(hs_jsonb_get(r, "objectWriteTraceId", &v));
+	char	   *trace;
 	int			i;
+
+	if (HS_OP_IS_ASSOC_WIRE(op))
+		return match_assoc(op, r, inputs, n);
+	trace = hs_jsonb_scalar_text(hs_jsonb_get(r, "objectWriteTraceId", &v));
 
 	if (trace != NULL)
 		return find_by_trace(inputs, n, trace);
@@ -530,9 +657,57 @@ match_result(HsOp op, JsonbContainer *r, HsInput **inputs, int n, int nresults)
 	return i;
 }
 
+/* Is s among the scalars of array member key of ctx?  -1: ctx has no such array. */
+static int
+context_names(JsonbContainer *ctx, const char *key, const char *s)
+{
+	JsonbValue	av;
+	JsonbValue *arr = hs_jsonb_get(ctx, key, &av);
+	int			j,
+				len;
+
+	if (arr == NULL || arr->type != jbvBinary || !JsonContainerIsArray(arr->val.binary.data))
+		return -1;
+	len = JsonContainerSize(arr->val.binary.data);
+	for (j = 0; j < len; j++)
+	{
+		char	   *el = hs_jsonb_scalar_text(getIthJsonbValueFromContainer(arr->val.binary.data, j));
+
+		if (el && strcmp(el, s) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * An association error belongs to every input whose pair it names: its
+ * context lists from ids, to ids, or both (an unknown record fails every
+ * link to it).
+ */
+static bool
+assign_assoc_error(JsonbContainer *ctx, Jsonb *ejb, HsInput **inputs, int n, HsOutcome *out)
+{
+	bool		any = false;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		int			f = context_names(ctx, "fromObjectId", inputs[i]->id);
+		int			t = inputs[i]->to_id ? context_names(ctx, "toObjectId", inputs[i]->to_id) : -1;
+
+		if (f < 0)
+			f = context_names(ctx, "ids", inputs[i]->id);
+		if ((f < 0 && t < 0) || f == 0 || t == 0 || out[i].result)
+			continue;
+		out[i].error = ejb;
+		any = true;
+	}
+	return any;
+}
+
 /* Give an error element of errors[] to the inputs its context names. */
 static bool
-assign_error(JsonbContainer *e, Jsonb *ejb, HsInput **inputs, int n, HsOutcome *out)
+assign_error(HsOp op, JsonbContainer *e, Jsonb *ejb, HsInput **inputs, int n, HsOutcome *out)
 {
 	static const char *const keys[] = {"objectWriteTraceId", "ids"};
 	JsonbValue	cv;
@@ -542,6 +717,8 @@ assign_error(JsonbContainer *e, Jsonb *ejb, HsInput **inputs, int n, HsOutcome *
 
 	if (ctx == NULL || ctx->type != jbvBinary)
 		return false;
+	if (HS_OP_IS_ASSOC_WIRE(op))
+		return assign_assoc_error(ctx->val.binary.data, ejb, inputs, n, out);
 	for (k = 0; k < lengthof(keys); k++)
 	{
 		JsonbValue	av;
@@ -594,6 +771,8 @@ unnamed_input(HsOp op, HsOutcome *o, Jsonb *general, long status)
 	o->error = e;
 	if (op == HS_OP_CREATE)
 		o->unknown = true;
+	else if (op == HS_OP_ASSOC_READ)
+		o->error = NULL;		/* a record without associations may go unnamed */
 	else
 		o->retry = true;
 }
@@ -635,7 +814,7 @@ parse_success(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 		if (ejb == NULL)
 			ejb = hs_make_error("UNKNOWN", "HubSpot reported an error without a message",
 								res->status);
-		if (!assign_error(e->val.binary.data, ejb, inputs, n, out) && general == NULL)
+		if (!assign_error(op, e->val.binary.data, ejb, inputs, n, out) && general == NULL)
 			general = ejb;
 	}
 	for (i = 0; i < n; i++)
@@ -643,9 +822,9 @@ parse_success(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 			unnamed_input(op, &out[i], general, res->status);
 }
 
-/* Archive answers 204 with no body: say what was done. */
+/* Archive answers 204 with no body: say what was done (to what no error names). */
 static void
-archive_results(HsInput **inputs, int n, HsOutcome *out)
+archive_results(HsOp op, HsInput **inputs, int n, HsOutcome *out)
 {
 	int			i;
 
@@ -653,12 +832,65 @@ archive_results(HsInput **inputs, int n, HsOutcome *out)
 	{
 		StringInfoData buf;
 
+		if (out[i].error)
+			continue;
 		initStringInfo(&buf);
-		appendStringInfoString(&buf, "{\"id\":");
-		escape_json(&buf, inputs[i]->id ? inputs[i]->id : "");
-		appendStringInfoString(&buf, ",\"archived\":true}");
+		if (op == HS_OP_ARCHIVE)
+		{
+			appendStringInfoString(&buf, "{\"id\":");
+			escape_json(&buf, inputs[i]->id ? inputs[i]->id : "");
+			appendStringInfoString(&buf, ",\"archived\":true}");
+		}
+		else
+		{
+			appendStringInfoString(&buf, "{\"from\":{\"id\":");
+			escape_json(&buf, inputs[i]->id);
+			appendStringInfoString(&buf, "},\"to\":{\"id\":");
+			escape_json(&buf, inputs[i]->to_id);
+			appendStringInfo(&buf, "},%s\"archived\":true}",
+							 inputs[i]->types ? psprintf("\"types\":%s,", inputs[i]->types) : "");
+		}
 		out[i].result = jsonb_of(buf.data);
 	}
+}
+
+/*
+ * Association archives answer 204 (v4) or 200 with an envelope whose
+ * errors[] name the pairs that failed (the date versions).
+ */
+static void
+assoc_archive_2xx(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
+				  HsCallResult *res)
+{
+	JsonbValue	ev;
+	JsonbValue *errors = body && JB_ROOT_IS_OBJECT(body) && !JB_ROOT_IS_SCALAR(body) ?
+		hs_jsonb_get(&body->root, "errors", &ev) : NULL;
+	int			nerrors = array_len(errors);
+	int			i;
+
+	res->cls = HS_CALL_OK;
+	for (i = 0; i < nerrors; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(errors->val.binary.data, i);
+		Jsonb	   *ejb;
+
+		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+			continue;
+		ejb = hs_api_error_of(JsonbValueToJsonb(e), res->status);
+		if (ejb == NULL)
+			ejb = hs_make_error("UNKNOWN", "HubSpot reported an error without a message",
+								res->status);
+		if (!assign_error(op, e->val.binary.data, ejb, inputs, n, out))
+		{
+			/* an error naming no pair: nothing can be said of any of them */
+			int			k;
+
+			for (k = 0; k < n; k++)
+				unnamed_input(op, &out[k], ejb, res->status);
+			return;
+		}
+	}
+	archive_results(op, inputs, n, out);
 }
 
 /*
@@ -747,7 +979,12 @@ parse_2xx(HsOp op, HsHttpRequest *req, Jsonb *body, const char *why, HsInput **i
 	{
 		/* 204 (v3), or 200 with a body on the date versions */
 		res->cls = HS_CALL_OK;
-		archive_results(inputs, n, out);
+		archive_results(op, inputs, n, out);
+		return;
+	}
+	if (op == HS_OP_ASSOC_ARCHIVE || op == HS_OP_ASSOC_LABELS_ARCHIVE)
+	{
+		assoc_archive_2xx(op, body, inputs, n, out, res);
 		return;
 	}
 	res->maybe_applied = true;
@@ -836,5 +1073,9 @@ hs_api_batch_limit(HsOp op, const char *read_extra)
 {
 	if (op == HS_OP_READ && read_extra && strstr(read_extra, "\"propertiesWithHistory\"") != NULL)
 		return 50;
+	if (op == HS_OP_ASSOC_READ)
+		return HS_ASSOC_READ_MAX;
+	if (HS_OP_IS_ASSOC_WIRE(op))
+		return HS_ASSOC_BATCH_MAX;
 	return HS_MAX_BATCH_SIZE;
 }

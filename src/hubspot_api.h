@@ -22,8 +22,24 @@ typedef enum HsOp
 	HS_OP_UPDATE,
 	HS_OP_CREATE,
 	HS_OP_ARCHIVE,
-	HS_OP_READ
+	HS_OP_READ,
+	/* associations as the queue and the SQL functions name them */
+	HS_OP_ASSOCIATE,			/* link a pair, with a label or the default */
+	HS_OP_DISSOCIATE,			/* unlink a pair: one label, or every type */
+	/* associations as HubSpot's v4 batch endpoints name them */
+	HS_OP_ASSOC_DEFAULT,		/* batch/associate/default */
+	HS_OP_ASSOC_CREATE,			/* batch/create: replaces the pair's labels */
+	HS_OP_ASSOC_ARCHIVE,		/* batch/archive: every type of a pair */
+	HS_OP_ASSOC_LABELS_ARCHIVE, /* batch/labels/archive: the given types */
+	HS_OP_ASSOC_READ			/* batch/read: the associations of records */
 } HsOp;
+
+#define HS_OP_IS_ASSOC_WIRE(op)	((op) >= HS_OP_ASSOC_DEFAULT)
+#define HS_OP_IS_ASSOC(op)		((op) >= HS_OP_ASSOCIATE)
+
+/* HubSpot's limits on association calls (REFERENCE.md section 13) */
+#define HS_ASSOC_BATCH_MAX		2000
+#define HS_ASSOC_READ_MAX		1000
 
 /* One input of a batch call, ready to serialize. */
 typedef struct HsInput
@@ -34,6 +50,8 @@ typedef struct HsInput
 	char	   *extra;			/* further members ("associations":[...]), or NULL */
 	char	   *key;			/* identity for duplicate checks; NULL: none */
 	char	   *trace;			/* objectWriteTraceId, unique within a job */
+	char	   *to_id;			/* associations: the to record's id (id: from's) */
+	char	   *types;			/* associations: JSON array of types, or NULL */
 } HsInput;
 
 typedef enum HsCallClass
@@ -81,6 +99,9 @@ extern char *hs_api_list_url(const HsServer *server, const char *object_type,
 							 const char *query);
 extern char *hs_api_search_url(const HsServer *server, const char *object_type);
 extern char *hs_api_properties_url(const HsServer *server, const char *object_type);
+extern char *hs_api_assoc_labels_url(const HsServer *server, const char *from_type,
+									 const char *to_type);
+extern bool hs_api_split_pair(const char *pair, char **from_type, char **to_type);
 extern char *hs_api_body(HsOp op, HsInput **inputs, int n, const char *read_extra);
 extern void hs_api_parse(HsOp op, HsHttpRequest *req, HsInput **inputs, int n,
 						 HsOutcome *out, HsCallResult *res);

@@ -308,3 +308,173 @@ hs_parse_inputs(HsOp op, Jsonb *jb)
 	assign_traces(p);
 	return p;
 }
+
+
+/* ------------------------------------------------------------------------
+ * Association inputs: {"from": {"id", "idProperty"?}, "to": {...}, "label"?}
+ * ------------------------------------------------------------------------
+ */
+static bool
+assoc_member(const char *k, HsOp op)
+{
+	return strcmp(k, "from") == 0 || strcmp(k, "to") == 0 || strcmp(k, "label") == 0;
+}
+
+static bool
+side_member(const char *k, HsOp op)
+{
+	return strcmp(k, "id") == 0 || strcmp(k, "idProperty") == 0;
+}
+
+static void
+parse_side(JsonbContainer *obj, const char *key, const char *type, HsAssocSide *side,
+		   const char *what)
+{
+	JsonbValue	v;
+	JsonbValue *jv = hs_jsonb_get(obj, key, &v);
+	char	   *swhat = psprintf("\"%s\" of %s", key, what);
+
+	if (jv == NULL || jv->type != jbvBinary || !JsonContainerIsObject(jv->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has no \"%s\" object", what, key),
+				 errhint("An association input looks like {\"from\": {\"id\": \"ada@example.com\", \"idProperty\": \"email\"}, \"to\": {\"id\": \"123\"}}.")));
+	check_members(jv->val.binary.data, HS_OP_ASSOCIATE, side_member, swhat);
+	side->type = (char *) type;
+	side->value = input_text(jv->val.binary.data, "id", swhat, true);
+	side->property = input_text(jv->val.binary.data, "idProperty", swhat, false);
+	if (side->property)
+		hs_check_property_name("\"idProperty\"", side->property);
+	/* hs_object_id is the record id under its property name */
+	if (side->property && strcmp(side->property, "hs_object_id") == 0)
+		side->property = NULL;
+	if (side->property == NULL)
+	{
+		const char *c;
+
+		for (c = side->value; *c; c++)
+			if (*c < '0' || *c > '9')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"id\" of %s is not a record id: \"%s\"", swhat, side->value),
+						 errhint("Record ids are digits; name the property of any other key with \"idProperty\".")));
+		side->id = side->value;
+	}
+}
+
+HsAssoc **
+hs_parse_assoc_inputs(HsOp op, const char *pair, Jsonb *jb, int *n)
+{
+	char	   *from_type;
+	char	   *to_type;
+	JsonbContainer *arr = NULL;
+	HsAssoc   **out;
+	int			i;
+
+	if (!hs_api_split_pair(pair, &from_type, &to_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid association object types \"%s\"", pair),
+				 errhint("Write them as from_type/to_type, such as \"contacts/companies\".")));
+	hs_check_object_type(from_type);
+	hs_check_object_type(to_type);
+	if (JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb))
+		arr = &jb->root;
+	else if (JB_ROOT_IS_OBJECT(jb))
+	{
+		JsonbValue	v;
+		JsonbValue *jv = hs_jsonb_get(&jb->root, "inputs", &v);
+
+		if (jv && jv->type == jbvBinary && JsonContainerIsArray(jv->val.binary.data))
+			arr = jv->val.binary.data;
+		if (arr)
+			check_members(&jb->root, op, envelope_member, "the object");
+	}
+	if (arr == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("inputs must be a JSON array or an object with an \"inputs\" array"),
+				 errhint("For example: [{\"from\": {\"id\": \"ada@example.com\", \"idProperty\": \"email\"}, \"to\": {\"id\": \"example.com\", \"idProperty\": \"domain\"}}]")));
+	*n = JsonContainerSize(arr);
+	out = palloc(sizeof(HsAssoc *) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+	{
+		JsonbValue *el = getIthJsonbValueFromContainer(arr, i);
+		char	   *what = psprintf("input %d", i + 1);
+		HsAssoc    *a = palloc0(sizeof(HsAssoc));
+
+		CHECK_FOR_INTERRUPTS();
+		if (el->type != jbvBinary || !JsonContainerIsObject(el->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s is not a JSON object", what)));
+		check_members(el->val.binary.data, op, assoc_member, what);
+		a->op = op;
+		parse_side(el->val.binary.data, "from", from_type, &a->side[HS_FROM], what);
+		parse_side(el->val.binary.data, "to", to_type, &a->side[HS_TO], what);
+		a->label = input_text(el->val.binary.data, "label", what, false);
+		a->original = JsonbValueToJsonb(el);
+		out[i] = a;
+	}
+	return out;
+}
+
+static void
+side_json(StringInfo buf, HsAssocSide *s)
+{
+	appendStringInfoString(buf, "{\"id\":");
+	escape_json(buf, s->value);
+	if (s->property)
+	{
+		appendStringInfoString(buf, ",\"idProperty\":");
+		escape_json(buf, s->property);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/* The input as the queue keeps it: the same shape, normalised. */
+Jsonb *
+hs_assoc_input_jsonb(HsAssoc *a)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"from\":");
+	side_json(&buf, &a->side[HS_FROM]);
+	appendStringInfoString(&buf, ",\"to\":");
+	side_json(&buf, &a->side[HS_TO]);
+	if (a->label)
+	{
+		appendStringInfoString(&buf, ",\"label\":");
+		escape_json(&buf, a->label);
+	}
+	appendStringInfoChar(&buf, '}');
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * The pair's record key: each side's property and key as HubSpot compares
+ * it, as a JSON array (readable in hubspot_queue, unambiguous).  Writes of
+ * one pair keep their order through it, as a record's writes do.
+ */
+char *
+hs_assoc_key(HsAssoc *a)
+{
+	StringInfoData buf;
+	int			s;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (s = 0; s < 2; s++)
+	{
+		HsAssocSide *side = &a->side[s];
+
+		escape_json(&buf, side->property ? side->property : "hs_object_id");
+		appendStringInfoChar(&buf, ',');
+		escape_json(&buf, hs_key_fold(side->property, side->value));
+		if (s == 0)
+			appendStringInfoChar(&buf, ',');
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}

@@ -19,4 +19,37 @@ typedef struct HsParsedInputs
 
 extern HsParsedInputs *hs_parse_inputs(HsOp op, Jsonb *jb);
 
+/* One side of an association: the record, by id or by a property's value. */
+typedef struct HsAssocSide
+{
+	char	   *type;			/* object type */
+	char	   *property;		/* NULL: value is the record id */
+	char	   *value;
+	char	   *id;				/* the record id, once known */
+	Jsonb	   *error;			/* why it is not known */
+	bool		retry;			/* ... for now only */
+	bool		absent;			/* search found none: it may still appear */
+} HsAssocSide;
+
+/* One association input: link or unlink two records. */
+typedef struct HsAssoc
+{
+	HsOp		op;				/* HS_OP_ASSOCIATE or HS_OP_DISSOCIATE */
+	HsAssocSide side[2];		/* from, to */
+	char	   *label;			/* a name or CATEGORY:typeId; NULL: default/all */
+	Jsonb	   *original;		/* as the caller wrote it */
+	/* the outcome */
+	Jsonb	   *result;
+	Jsonb	   *error;
+	bool		retry;			/* worth another round */
+	bool		wait;			/* a side not found by search yet */
+} HsAssoc;
+
+#define HS_FROM 0
+#define HS_TO	1
+
+extern HsAssoc **hs_parse_assoc_inputs(HsOp op, const char *pair, Jsonb *jb, int *n);
+extern Jsonb *hs_assoc_input_jsonb(HsAssoc *a);
+extern char *hs_assoc_key(HsAssoc *a);
+
 #endif							/* HUBSPOT_INPUT_H */

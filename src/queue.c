@@ -320,16 +320,25 @@ hs_queue_claim(MemoryContext cxt, int limit, Oid *skip_servers, int nskip,
 		char	   *q = queue_name();
 		char	   *sql = psprintf(
 								   "UPDATE %s q SET state = 'sending', sent_at = now() "
-								   "WHERE q.id IN (SELECT id FROM %s WHERE state = 'pending' "
+								   "WHERE q.id IN (SELECT id FROM %s w WHERE state = 'pending' "
 								   "AND server <> ALL($1) "
 								   "AND NOT EXISTS (SELECT FROM unnest($3, $4) AS s(srv, own) "
 								   "WHERE s.srv = server AND s.own = owner) "
 								   "AND id < (SELECT coalesce(min(first_id), 9223372036854775807) FROM %s) "
+								   "AND (operation NOT IN ('associate', 'dissociate') OR ("
+			/* a side search did not find yet, or a failed try: a pause */
+								   "NOT (attempts > 0 AND sent_at > now() - interval '" HS_ASSOC_HOLD "') "
+			/* after every earlier write of either type has settled */
+								   "AND NOT EXISTS (SELECT FROM %s d WHERE d.state IN ('pending', 'sending') "
+								   "AND d.id < w.id AND d.server = w.server "
+								   "AND d.operation NOT IN ('associate', 'dissociate') "
+								   "AND d.object_type IN (split_part(w.object_type, '/', 1), "
+								   "split_part(w.object_type, '/', 2))))) "
 								   "ORDER BY id LIMIT $2 "
 								   "FOR UPDATE SKIP LOCKED) "
 								   "RETURNING q.id, q.owner::text, q.server, q.object_type, "
 								   "q.operation, q.id_property, q.record_key, q.properties, q.attempts",
-								   q, q, queue_name_of(QUEUE_PACK));
+								   q, q, queue_name_of(QUEUE_PACK), q);
 
 		plan = SPI_prepare(sql, 4, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
@@ -476,4 +485,94 @@ hs_queue_pending_owners(Oid serverid, int *n)
 			owners[(*n)++] = role;
 	}
 	return owners;
+}
+
+/*
+ * The latest settled write, before row before[i], of the record that
+ * (types[i], props[i], values[i]) names: by its record key, or by the
+ * property's value among the properties it wrote (a company created
+ * with its domain).  Values compare without case, as HubSpot's lookups
+ * do.  One statement for all sides of a round.
+ */
+void
+hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
+						char **props, char **values, HsEarlierWrite *out)
+{
+	static SPIPlanPtr plan = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum	   *d[4];
+	Datum		args[5];
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	uint64		r;
+	int			i;
+
+	memset(out, 0, sizeof(HsEarlierWrite) * n);
+	if (n == 0)
+		return;
+	if (plan == NULL)
+	{
+		Oid			argtypes[5] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+		char	   *q = queue_name();
+		char	   *sql = psprintf(
+								   "WITH k AS (SELECT * FROM unnest($1, $2, $3, $4) WITH ORDINALITY "
+								   "AS k(before, t, p, v, i)), "
+								   "props AS (SELECT DISTINCT t, p FROM k), "
+								   "cand AS (SELECT q.id, q.object_type AS t, "
+								   "coalesce(q.id_property, 'hs_object_id') AS p, lower(q.record_key) AS v, "
+								   "q.state, q.result, q.error FROM %s q "
+								   "WHERE q.server = $5 AND q.record_key IS NOT NULL "
+								   "AND q.operation IN ('upsert', 'update', 'create') AND q.state IN ('done', 'failed') "
+								   "UNION ALL "
+								   "SELECT q.id, q.object_type, pr.p, lower(q.properties ->> pr.p), "
+								   "q.state, q.result, q.error FROM %s q JOIN props pr ON pr.t = q.object_type "
+								   "WHERE q.server = $5 AND q.properties ? pr.p "
+								   "AND q.operation IN ('upsert', 'update', 'create') AND q.state IN ('done', 'failed')) "
+								   "SELECT DISTINCT ON (k.i) k.i, c.id, c.state, c.result ->> 'id', "
+								   "c.error ->> 'message' FROM k JOIN cand c "
+								   "ON c.t = k.t AND c.p = k.p AND c.v = lower(k.v) AND c.id < k.before "
+								   "ORDER BY k.i, c.id DESC",
+								   q, q);
+
+		plan = SPI_prepare(sql, 5, argtypes);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the earlier writes lookup: %s",
+				 SPI_result_code_string(SPI_result));
+	}
+	for (i = 0; i < 4; i++)
+		d[i] = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		d[0][i] = Int64GetDatum(before[i]);
+		d[1][i] = CStringGetTextDatum(types[i]);
+		d[2][i] = CStringGetTextDatum(props[i] ? props[i] : "hs_object_id");
+		d[3][i] = CStringGetTextDatum(values[i]);
+	}
+	args[0] = PointerGetDatum(construct_md_array(d[0], NULL, 1, dims, lbs, INT8OID, 8,
+												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	for (i = 1; i < 4; i++)
+		args[i] = PointerGetDatum(construct_md_array(d[i], NULL, 1, dims, lbs, TEXTOID, -1,
+													 false, TYPALIGN_INT));
+	args[4] = CStringGetTextDatum(server);
+	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up earlier queued writes");
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		k = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		HsEarlierWrite *w;
+		MemoryContext old;
+
+		if (k < 1 || k > n)
+			continue;
+		w = &out[k - 1];
+		old = MemoryContextSwitchTo(cxt);
+		w->row = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		w->state = spi_text(tup, desc, 3);
+		w->id = spi_text(tup, desc, 4);
+		w->message = spi_text(tup, desc, 5);
+		MemoryContextSwitchTo(old);
+	}
 }

@@ -49,6 +49,20 @@ typedef struct HsSettle
 	int			attempt;		/* 1 if this round counts as an attempt */
 } HsSettle;
 
+/* an association row that waits (search lag, a failed try) is not claimed for this long */
+#define HS_ASSOC_HOLD "3 s"
+
+/* the latest settled write of a record named by an association's side */
+typedef struct HsEarlierWrite
+{
+	int64		row;			/* 0: none */
+	char	   *state;			/* done or failed */
+	char	   *id;				/* done: the record id */
+	char	   *message;		/* failed: why */
+} HsEarlierWrite;
+
+extern void hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
+									char **props, char **values, HsEarlierWrite *out);
 extern const HsQueueRels *hs_queue_rels(void);
 extern bool hs_queue_exists(void);
 extern bool hs_queue_ready(void);
