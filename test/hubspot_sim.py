@@ -138,6 +138,7 @@ results, result_trace_ids, error_context) only match POST batch/{upsert,update,c
 """
 
 import argparse
+import base64
 import bisect
 import copy
 import datetime as dt
@@ -780,6 +781,92 @@ def wrong_type(raw, needle, java_type, value):
 
 
 # --------------------------------------------------------------------------------------------
+# Associations (REFERENCE.md section 13)
+
+ASSOC_CATEGORIES = ("HUBSPOT_DEFINED", "INTEGRATOR_DEFINED", "USER_DEFINED", "WORK")
+# HUBSPOT_DEFINED types per (from, to): (typeId, label or None = unlabelled, inverse typeId).
+# The table of section 13; the reverse ids of subscriptions' types (296, 298, 300, 302) are the
+# simulator's (section 13 gives only the subscription -> X direction).
+_HS_ASSOC = [
+    ("contacts", "companies", 279, None, 280), ("contacts", "companies", 1, "Primary", 2),
+    ("deals", "companies", 341, None, 342), ("deals", "companies", 5, "Primary", 6),
+    ("deals", "contacts", 3, None, 4),
+    ("tickets", "companies", 339, None, 340), ("tickets", "companies", 26, "Primary", 25),
+    ("tickets", "contacts", 16, None, 15),
+    ("deals", "tickets", 27, None, 28),
+    ("deals", "line_items", 19, None, 20),
+    ("companies", "companies", 450, None, 450),
+    ("companies", "companies", 13, "Parent Company", 14),
+    ("contacts", "contacts", 449, None, 449), ("deals", "deals", 451, None, 451),
+    ("tickets", "tickets", 452, None, 452),
+    ("subscriptions", "contacts", 295, None, 296), ("subscriptions", "companies", 297, None, 298),
+    ("subscriptions", "deals", 299, None, 300), ("subscriptions", "line_items", 301, None, 302),
+]
+HS_ASSOC = {}        # (from key, to key) -> {typeId: (label, inverse typeId)}
+for _f, _t, _id, _lab, _inv in _HS_ASSOC:
+    HS_ASSOC.setdefault((_f, _t), {})[_id] = (_lab, _inv)
+    _rlab = "Child Company" if _id == 13 else _lab
+    HS_ASSOC.setdefault((_t, _f), {})[_inv] = (_rlab, _id)
+FIRST_LABEL_ID = 1001          # user-defined label type ids start here (step 1 or 2)
+ASSOC_MAX = {"create": 2000, "default": 2000, "archive": 2000, "labels_archive": 2000,
+             "read": 1000}
+ASSOC_READ_PAGE = 500          # `to` entries per input in one batch/read answer
+ASSOC_OPS = {("batch", "create"): "create", ("batch", "associate", "default"): "default",
+             ("batch", "read"): "read", ("batch", "archive"): "archive",
+             ("batch", "labels", "archive"): "labels_archive"}
+JAVA_ASSOC = "com.hubspot.crm.associations.v4.public."
+JAVA_ASSOC_INPUT = {
+    "create": JAVA_ASSOC + "PublicAssociationMultiPost",
+    "labels_archive": JAVA_ASSOC + "PublicAssociationMultiPost",
+    "default": JAVA_ASSOC + "PublicDefaultAssociationMultiPost",
+    "read": JAVA_ASSOC + "PublicFetchAssociationsBatchRequest",
+    "archive": JAVA_ASSOC + "PublicAssociationMultiArchive",
+}
+ASSOC_INPUT_FIELDS = {"create": {"from", "to", "types"}, "labels_archive": {"from", "to", "types"},
+                      "default": {"from", "to"}, "read": {"id", "after"},
+                      "archive": {"from", "to"}}
+
+
+class AssocType:
+    """One association type of an ordered (from, to) pair of object types."""
+    __slots__ = ("category", "type_id", "label", "name", "inverse")
+
+    def __init__(self, category, type_id, label, name, inverse):
+        self.category = category
+        self.type_id = type_id
+        self.label = label            # None = unlabelled
+        self.name = name
+        self.inverse = inverse        # (category, typeId) of the reverse direction
+
+    @property
+    def key(self):
+        return (self.category, self.type_id)
+
+    def view(self):
+        return {"category": self.category, "typeId": self.type_id, "label": self.label}
+
+
+def assoc_sort_key(t):
+    """Labels/types order: unlabelled first, then HubSpot's labels, then the others, by id."""
+    return (t.label is not None, t.category != "HUBSPOT_DEFINED", t.category, t.type_id)
+
+
+def assoc_after(tid):
+    """Opaque paging cursor of batch/read (the last toObjectId of the page)."""
+    return base64.urlsafe_b64encode(("assoc:%d" % tid).encode()).decode().rstrip("=")
+
+
+def parse_assoc_after(s):
+    try:
+        raw = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode()
+        if raw.startswith("assoc:") and raw[6:].isdigit():
+            return int(raw[6:])
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return None
+
+
+# --------------------------------------------------------------------------------------------
 # Store
 
 
@@ -1014,6 +1101,9 @@ class Sim:
             self.schemas = {}
             self.stores = {}
             self.next_id = FIRST_ID
+            self.assoc = {}           # (from key, to key) -> {from id: {to id: {types}}}
+            self.assoc_defs = {}      # (from key, to key) -> {(category, typeId): AssocType}
+            self.next_label_id = FIRST_LABEL_ID
             self.faults = []
             self.log = deque()
             self.seq = 0
@@ -1592,12 +1682,14 @@ class Sim:
                 rec = store.records.get(int(inp.id))
                 if rec is None or rec.archived:
                     continue
-                self._archive_rec(store, rec, now)
+                self._archive_rec(store, rec, now, ot.key)
         return 204, None
 
-    def _archive_rec(self, store, rec, now):
+    def _archive_rec(self, store, rec, now, type_key=None):
         rec.archived = True
         rec.archived_at = now
+        if type_key is not None:
+            self._drop_assoc(type_key, rec.id)     # HubSpot removes an archived record's links
         for name, idx in store.uidx.items():
             v = rec.props.get(name)
             if v:
@@ -1782,7 +1874,7 @@ class Sim:
             store = self.store_for(ot.key, schema)
             rec = store.records.get(int(obj_id)) if obj_id.isdigit() else None
             if rec is not None and not rec.archived:
-                self._archive_rec(store, rec, iso_now())
+                self._archive_rec(store, rec, iso_now(), ot.key)
         return 204, None
 
     @staticmethod
@@ -2029,6 +2121,502 @@ class Sim:
                 st.reindex(schema)
         return len(specs)
 
+    # ---------------------------------------------------------------- associations
+    # Stored both ways: assoc[(from key, to key)][from id][to id] = {(category, typeId)}; every
+    # change of one direction is mirrored with the types' inverses, so an association is seen
+    # from both sides.  Types are HS_ASSOC's (per ordered pair) plus user-defined labels.
+
+    def assoc_defs_of(self, fk, tk):
+        """{(category, typeId): AssocType} of the ordered pair (caller holds self.lock)."""
+        d = self.assoc_defs.get((fk, tk))
+        if d is None:
+            d = {}
+            for tid, (label, inv) in HS_ASSOC.get((fk, tk), {}).items():
+                name = label.lower().replace(" ", "_") if label else None
+                t = AssocType("HUBSPOT_DEFINED", tid, label, name, ("HUBSPOT_DEFINED", inv))
+                d[t.key] = t
+            self.assoc_defs[(fk, tk)] = d
+        return d
+
+    @staticmethod
+    def _unlabelled(defs, hubspot_only=False):
+        best = None
+        for t in defs.values():
+            if t.label is None and (not hubspot_only or t.category == "HUBSPOT_DEFINED"):
+                if best is None or t.category == "HUBSPOT_DEFINED":
+                    best = t
+        return best
+
+    def define_label(self, fot, tot, label, name=None, inverse_label=None, category="USER_DEFINED",
+                     type_id=None, inverse_id=None):
+        """A new association type of (fot, tot) and its inverse of (tot, fot).  label None:
+        an unlabelled definition (what a custom object's association needs).  User-defined
+        labels get one typeId per direction (N for from -> to, N + 1 for to -> from); between
+        two records of one type the same id both ways (unless inverse_label differs)."""
+        if category not in ASSOC_CATEGORIES or category == "HUBSPOT_DEFINED":
+            raise validation_error("category must be USER_DEFINED, INTEGRATOR_DEFINED or WORK")
+        fk, tk = fot.key, tot.key
+        if name is None:
+            name = label.lower().replace(" ", "_") if label is not None else None
+        with self.lock:
+            defs = self.assoc_defs_of(fk, tk)
+            rdefs = self.assoc_defs_of(tk, fk)
+            for t in defs.values():
+                if label is not None and (t.label == label or (name and t.name == name)):
+                    raise validation_error("An association label %s (name %s) already exists "
+                                           "from %s to %s" % (label, name, fot.type_id,
+                                                              tot.type_id))
+                if label is None and t.label is None and t.category == category:
+                    raise validation_error("An unlabelled %s association type already exists "
+                                           "from %s to %s" % (category, fot.type_id, tot.type_id))
+            same = fk == tk and (inverse_label is None or inverse_label == label)
+            if type_id is None:
+                type_id = self.next_label_id
+                self.next_label_id += 1 if same else 2
+            if inverse_id is None:
+                inverse_id = type_id if same else type_id + 1
+            for d, i in ((defs, type_id), (rdefs, inverse_id)):
+                if (category, i) in d:
+                    raise validation_error("Association type %s %d already exists" % (category, i))
+            if same and inverse_id != type_id:
+                raise validation_error("a label between records of one type without an "
+                                       "inverseLabel has one typeId")
+            t = AssocType(category, type_id, label, name, (category, inverse_id))
+            defs[t.key] = t
+            out = [t]
+            if not same:
+                rlabel = inverse_label if inverse_label is not None else label
+                rname = (rlabel.lower().replace(" ", "_") if inverse_label is not None
+                         else name) if rlabel is not None else None
+                rt = AssocType(category, inverse_id, rlabel, rname, t.key)
+                rdefs[rt.key] = rt
+                if fk == tk:
+                    out.append(rt)
+            self.next_label_id = max(self.next_label_id, type_id + 1, inverse_id + 1)
+            return [x.view() for x in out]
+
+    def assoc_labels(self, fot, tot):
+        with self.lock:
+            defs = self.assoc_defs_of(fot.key, tot.key)
+            return 200, {"results": [t.view() for t in sorted(defs.values(),
+                                                                key=assoc_sort_key)]}
+
+    def assoc_label_create(self, fot, tot, body, raw):
+        if type(body) is not dict:
+            raise wrong_type(raw, None, JAVA_ASSOC + "PublicAssociationDefinitionCreateRequest",
+                             body)
+        allowed = {"label", "name", "inverseLabel"}
+        if self.config["strict_fields"]:
+            for k in body:
+                if k not in allowed:
+                    raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" (class %s'
+                                    'PublicAssociationDefinitionCreateRequest), not marked as '
+                                    "ignorable" % (k, JAVA_ASSOC))
+        missing = [k for k in ("label", "name") if body.get(k) in (None, "")]
+        if missing:
+            raise validation_error("Some required fields were not set: [%s]" % ", ".join(missing))
+        vals = {k: str_field(raw, k, body[k]) for k in allowed if body.get(k) is not None}
+        res = self.define_label(fot, tot, vals["label"], vals["name"], vals.get("inverseLabel"))
+        return 200, {"results": res}
+
+    def _assoc_set(self, fk, fid, tk, tid, want):
+        """Make the types of from fid to tid exactly want (a set of keys), mirrored."""
+        fwd = self.assoc.setdefault((fk, tk), {})
+        rev = self.assoc.setdefault((tk, fk), {})
+        cur = set(fwd.get(fid, {}).get(tid, ()))
+        defs = self.assoc_defs_of(fk, tk)
+        for k in cur - want:
+            self._assoc_discard(fwd, fid, tid, k)
+            self._assoc_discard(rev, tid, fid, defs[k].inverse)
+        for k in want - cur:
+            fwd.setdefault(fid, {}).setdefault(tid, set()).add(k)
+            rev.setdefault(tid, {}).setdefault(fid, set()).add(defs[k].inverse)
+
+    @staticmethod
+    def _assoc_discard(d, a, b, k):
+        tos = d.get(a)
+        if not tos:
+            return
+        s = tos.get(b)
+        if s is None:
+            return
+        s.discard(k)
+        if not s:
+            del tos[b]
+            if not tos:
+                del d[a]
+
+    def _drop_assoc(self, type_key, rid):
+        """An archived record's associations are gone (both directions)."""
+        for (fk, tk), fwd in list(self.assoc.items()):
+            if fk != type_key:
+                continue
+            tos = fwd.pop(rid, None)
+            if not tos:
+                continue
+            rev = self.assoc.get((tk, fk))
+            if rev is None:
+                continue
+            for tid in tos:
+                s = rev.get(tid)
+                if s:
+                    s.pop(rid, None)
+                    if not s:
+                        del rev[tid]
+
+    def _live(self, ot, sid):
+        st = self.stores.get(ot.key)
+        if st is None or not sid.isdigit():
+            return None
+        rec = st.records.get(int(sid))
+        return None if rec is None or rec.archived else rec
+
+    def _assoc_obj_id(self, raw, v, field, java):
+        if type(v) is not dict:
+            raise wrong_type(raw, '"%s"' % field, JAVA_ASSOC + "PublicObjectId", v)
+        if self.config["strict_fields"]:
+            for k in v:
+                if k != "id":
+                    raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" (class %s'
+                                    'PublicObjectId), not marked as ignorable' % (k, JAVA_ASSOC))
+        i = v.get("id")
+        return None if i is None else (i if type(i) is str else str_field(raw, "id", i))
+
+    def parse_assoc(self, op, body, raw):
+        """Shape check of an associations batch body -> list of dicts with "from", "to"
+        (archive: a list), "types" [(category, typeId)], or "id", "after" (read)."""
+        strict = self.config["strict_fields"]
+        java = JAVA_ASSOC_INPUT[op]
+        if type(body) is not dict:
+            raise wrong_type(raw, None, JAVA_ASSOC + "BatchInput", body)
+        if strict:
+            for k in body:
+                if k != "inputs":
+                    raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" (class %s'
+                                    'BatchInput), not marked as ignorable' % (k, JAVA_ASSOC))
+        inputs = body.get("inputs")
+        if inputs is None:
+            raise validation_error("Some required fields were not set: [inputs]")
+        if type(inputs) is not list:
+            raise wrong_type(raw, '"inputs"', "java.util.List<%s>" % java, inputs)
+        fields = ASSOC_INPUT_FIELDS[op]
+        missing = set()
+        out = []
+        for item in inputs:
+            if type(item) is not dict:
+                raise wrong_type(raw, '"inputs"', java, item)
+            if strict:
+                for k in item:
+                    if k not in fields:
+                        raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" (class %s), '
+                                        "not marked as ignorable" % (k, java))
+            inp = {}
+            if op == "read":
+                v = item.get("id")
+                if v is None:
+                    missing.add("id")
+                else:
+                    inp["id"] = v if type(v) is str else str_field(raw, "id", v)
+                v = item.get("after")
+                inp["after"] = None if v is None else str_field(raw, "after", v)
+                out.append(inp)
+                continue
+            for side in ("from", "to"):
+                v = item.get(side)
+                if v is None:
+                    missing.add(side)
+                elif side == "to" and op == "archive":
+                    if type(v) is not list:
+                        raise wrong_type(raw, '"to"', "java.util.List<%sPublicObjectId>"
+                                         % JAVA_ASSOC, v)
+                    ids = []
+                    for x in v:
+                        i = self._assoc_obj_id(raw, x, "to", java)
+                        if i is None:
+                            missing.add("id")
+                        ids.append(i)
+                    inp["to"] = ids
+                else:
+                    i = self._assoc_obj_id(raw, v, side, java)
+                    if i is None:
+                        missing.add("id")
+                    inp[side] = i
+            if "types" in fields:
+                v = item.get("types")
+                if v is None:
+                    missing.add("types")
+                elif type(v) is not list:
+                    raise wrong_type(raw, '"types"', "java.util.List<%sAssociationSpec>"
+                                     % JAVA_ASSOC, v)
+                else:
+                    types = []
+                    for ty in v:
+                        if type(ty) is not dict:
+                            raise wrong_type(raw, '"types"', JAVA_ASSOC + "AssociationSpec", ty)
+                        if strict:
+                            for k in ty:
+                                if k not in ("associationCategory", "associationTypeId"):
+                                    raise malformed(raw, '"%s"' % k, 'Unrecognized field "%s" '
+                                                    "(class %sAssociationSpec), not marked as "
+                                                    "ignorable" % (k, JAVA_ASSOC))
+                        cat = ty.get("associationCategory")
+                        tid = ty.get("associationTypeId")
+                        if cat is None:
+                            missing.add("associationCategory")
+                        elif cat not in ASSOC_CATEGORIES:
+                            if type(cat) is not str:
+                                raise wrong_type(raw, '"associationCategory"', JAVA_ASSOC +
+                                                 "AssociationCategory", cat)
+                            raise malformed(raw, '"associationCategory"', "Cannot deserialize "
+                                            "value of type `%sAssociationCategory` from String "
+                                            "\"%s\": not one of the values accepted for Enum "
+                                            "class: [%s]" % (JAVA_ASSOC, cat,
+                                                             ", ".join(ASSOC_CATEGORIES)))
+                        if tid is None:
+                            missing.add("associationTypeId")
+                        else:
+                            if type(tid) is str and tid.isdigit():
+                                tid = int(tid)
+                            if not _is_int(tid):
+                                raise wrong_type(raw, '"associationTypeId"', "int", tid)
+                        types.append((cat, tid))
+                    if not types:
+                        missing.add("types")
+                    inp["types"] = types
+            out.append(inp)
+        if missing:
+            raise validation_error("Some required fields were not set: [%s]"
+                                   % ", ".join(sorted(missing)))
+        return out
+
+    @staticmethod
+    def _assoc_pair_ctx(inp):
+        return {"fromObjectId": [inp["from"]], "toObjectId": [inp["to"]]}
+
+    def _assoc_not_found(self, fot, tot, inp, reported):
+        """Per-input errors for unknown or archived records of an input (each (side, id)
+        once a batch); [] when both records are live."""
+        errs = []
+        for side, ot in (("from", fot), ("to", tot)):
+            sid = inp[side]
+            if self._live(ot, sid) is None:
+                k = (side, sid)
+                if k not in reported:
+                    reported.add(k)
+                    errs.append({"status": "error", "category": "OBJECT_NOT_FOUND",
+                                 "message": "Could not get %s object %s (the '%s' side of an "
+                                 "association), it may be deleted or not exist. Check that ids "
+                                 "are valid." % (ot.singular, sid, side),
+                                 "context": {"%sObjectId" % side: [sid]}})
+                elif not errs:
+                    errs.append(None)      # reported already: still not done
+        return errs
+
+    def associations(self, op, fot, tot, body, raw, ver, dry=False):
+        """POST .../associations/{from}/{to}/batch/{op} -> (status, body).  ver None = v4."""
+        dated_200 = ver is not None and ver >= "2026-09"
+        inputs = self.parse_assoc(op, body, raw)
+        n = len(inputs)
+        if n == 0:
+            raise validation_error("No inputs were provided. At least one input is required.")
+        mx = ASSOC_MAX[op]
+        if n > mx:
+            raise validation_error("The maximum number of inputs supported in a batch is %d. "
+                                   "Please reduce the number of items and try again" % mx)
+        fk, tk = fot.key, tot.key
+        now = iso_now()
+        # duplicates (whole request)
+        if op in ("create", "labels_archive", "default"):
+            seen = set()
+            dups = []
+            for inp in inputs:
+                keys = ([(inp["from"], inp["to"], t) for t in inp["types"]]
+                        if op != "default" else [(inp["from"], inp["to"], None)])
+                for k in keys:
+                    if k in seen:
+                        if k not in dups:
+                            dups.append(k)
+                    else:
+                        seen.add(k)
+            if dups:
+                txt = ", ".join("%s -> %s" % (f, t) + (" %s %s" % ty if ty else "")
+                                for f, t, ty in dups)
+                raise validation_error(
+                    "Duplicate associations found in batch input: [%s]. Associations must be "
+                    "unique" % txt,
+                    context={"fromObjectId": [d[0] for d in dups],
+                             "toObjectId": [d[1] for d in dups]})
+        if self.config["mode"] == "sink":
+            return self._assoc_sink(op, fot, tot, inputs, ver, now)
+
+        if op == "read":
+            return self._assoc_read(fot, tot, inputs, dated_200, now)
+        errors = []
+        results = []
+        with self.lock:
+            defs = self.assoc_defs_of(fk, tk)
+            if op == "archive":
+                if not dry:
+                    for inp in inputs:
+                        if not inp["from"].isdigit():
+                            continue
+                        for t in inp["to"]:
+                            if t.isdigit():
+                                self._assoc_set(fk, int(inp["from"]), tk, int(t), set())
+                if ver is None:
+                    return 204, None
+                return self._envelope([], [], 200, dated_200, now)
+            if op == "labels_archive":
+                for inp in inputs:
+                    for ty in inp["types"]:
+                        if ty not in defs:
+                            raise validation_error(
+                                "Association type %s %s is not valid from %s to %s"
+                                % (ty[0], ty[1], fot.type_id, tot.type_id),
+                                context={"associationTypeId": [str(ty[1])]})
+                if not dry:
+                    fwd = self.assoc.get((fk, tk), {})
+                    for inp in inputs:
+                        if not (inp["from"].isdigit() and inp["to"].isdigit()):
+                            continue
+                        fid, tid = int(inp["from"]), int(inp["to"])
+                        cur = set(fwd.get(fid, {}).get(tid, ()))
+                        if not cur:
+                            continue
+                        gone = set(inp["types"])
+                        if any(defs[k].label is None for k in gone):
+                            cur = set()         # the unlabelled type takes every label
+                        else:
+                            cur -= gone
+                        self._assoc_set(fk, fid, tk, tid, cur)
+                if ver is None:
+                    return 204, None
+                return self._envelope([], [], 200, dated_200, now)
+            reported = set()
+            if op == "default":
+                unl = self._unlabelled(defs, hubspot_only=True)
+                for inp in inputs:
+                    if unl is None:
+                        errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                                       "message": "There is no default association type from "
+                                       "%s to %s; create the association with a label (a "
+                                       "user-defined association type)"
+                                       % (fot.type_id, tot.type_id),
+                                       "context": self._assoc_pair_ctx(inp)})
+                        continue
+                    errs = self._assoc_not_found(fot, tot, inp, reported)
+                    if errs:
+                        errors.extend(e for e in errs if e is not None)
+                        continue
+                    if not dry:
+                        fid, tid = int(inp["from"]), int(inp["to"])
+                        cur = set(self.assoc.get((fk, tk), {}).get(fid, {}).get(tid, ()))
+                        self._assoc_set(fk, fid, tk, tid, cur | {unl.key})
+                    results.append({"from": {"id": inp["from"]}, "to": {"id": inp["to"]},
+                                    "associationSpec": {"associationCategory": unl.category,
+                                                        "associationTypeId": unl.type_id}})
+                return self._envelope(results if not dry else [], errors, 200, dated_200, now)
+            # create: the pair's types become the given ones (the union of the batch's inputs
+            # for that pair) plus the unlabelled type: other labels are removed
+            unl = self._unlabelled(defs)
+            pairs = {}
+            for inp in inputs:
+                bad = [ty for ty in inp["types"] if ty not in defs]
+                if bad:
+                    errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                                   "message": "Association type %s %s is not valid from %s to "
+                                   "%s" % (bad[0][0], bad[0][1], fot.type_id, tot.type_id),
+                                   "context": dict(self._assoc_pair_ctx(inp),
+                                                   associationTypeId=[str(bad[0][1])])})
+                    continue
+                errs = self._assoc_not_found(fot, tot, inp, reported)
+                if errs:
+                    errors.extend(e for e in errs if e is not None)
+                    continue
+                pairs.setdefault((int(inp["from"]), int(inp["to"])), set()).update(inp["types"])
+            for (fid, tid), keys in pairs.items():
+                want = set(keys)
+                if unl is not None:
+                    want.add(unl.key)
+                if not dry:
+                    self._assoc_set(fk, fid, tk, tid, want)
+                labels = [defs[k].label for k in sorted(want, key=lambda k: assoc_sort_key(
+                    defs[k])) if defs[k].label is not None]
+                results.append({"fromObjectTypeId": fot.type_id, "fromObjectId": fid,
+                                "toObjectTypeId": tot.type_id, "toObjectId": tid,
+                                "labels": labels})
+        return self._envelope(results if not dry else [], errors,
+                              200 if dated_200 else 201, dated_200, now)
+
+    def assoc_view(self, fot, tot):
+        """Control API: every association from fot to tot as [{from, to, types}], by ids."""
+        with self.lock:
+            defs = self.assoc_defs_of(fot.key, tot.key)
+            fwd = self.assoc.get((fot.key, tot.key), {})
+            return [{"from": str(f), "to": str(t),
+                     "types": [defs[k].view() for k in sorted(
+                         fwd[f][t], key=lambda k: assoc_sort_key(defs[k]))]}
+                    for f in sorted(fwd) for t in sorted(fwd[f])]
+
+    def _assoc_read(self, fot, tot, inputs, dated_200, now):
+        results = []
+        errors = []
+        with self.lock:
+            defs = self.assoc_defs_of(fot.key, tot.key)
+            fwd = self.assoc.get((fot.key, tot.key), {})
+            for inp in inputs:
+                sid = inp["id"]
+                tos = fwd.get(int(sid)) if sid.isdigit() else None
+                if not tos:
+                    errors.append({"status": "error", "category": "OBJECT_NOT_FOUND",
+                                   "message": "No %s is associated with %s %s."
+                                   % (tot.singular.lower(), fot.singular.lower(), sid),
+                                   "context": {"fromObjectId": [sid]}})
+                    continue
+                tids = sorted(tos)
+                start = 0
+                if inp["after"]:
+                    a = parse_assoc_after(inp["after"])
+                    if a is None:
+                        raise validation_error("Invalid after value: %s" % inp["after"])
+                    start = bisect.bisect_right(tids, a)
+                page = tids[start:start + ASSOC_READ_PAGE]
+                r = {"from": {"id": sid},
+                     "to": [{"toObjectId": t, "associationTypes": [
+                         defs[k].view() for k in sorted(tos[t], key=lambda k: assoc_sort_key(
+                             defs[k]))]} for t in page]}
+                if start + ASSOC_READ_PAGE < len(tids):
+                    r["paging"] = {"next": {"after": assoc_after(page[-1])}}
+                results.append(r)
+        return self._envelope(results, errors, 200, dated_200, now)
+
+    def _assoc_sink(self, op, fot, tot, inputs, ver, now):
+        """Sink mode: answer as if every input succeeded, store nothing."""
+        dated_200 = ver is not None and ver >= "2026-09"
+        if op in ("archive", "labels_archive"):
+            if ver is None:
+                return 204, None
+            return 200, {"status": "COMPLETE", "results": [], "startedAt": now,
+                         "completedAt": now}
+        results = []
+        if op == "create":
+            for inp in inputs:
+                results.append({"fromObjectTypeId": fot.type_id,
+                                "fromObjectId": int(inp["from"]) if inp["from"].isdigit()
+                                else inp["from"], "toObjectTypeId": tot.type_id,
+                                "toObjectId": int(inp["to"]) if inp["to"].isdigit()
+                                else inp["to"], "labels": []})
+        elif op == "default":
+            unl = next((i for i, (lab, _) in HS_ASSOC.get((fot.key, tot.key), {}).items()
+                        if lab is None), 0)
+            for inp in inputs:
+                results.append({"from": {"id": inp["from"]}, "to": {"id": inp["to"]},
+                                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED",
+                                                    "associationTypeId": unl}})
+        status = 201 if op == "create" and not dated_200 else 200
+        return status, {"status": "COMPLETE", "results": results, "startedAt": now,
+                        "completedAt": now}
+
     # ---------------------------------------------------------------- sink mode
     def sink(self, op, body, raw):
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
@@ -2113,6 +2701,8 @@ def q_bool(q, name):
 RE_OBJ = re.compile(r"^/crm/(?:v3/objects|objects/(\d{4}-\d{2}))/([^/]+)(?:/(.*))?$")
 RE_PROPS = re.compile(r"^/crm/(?:v3/properties|properties/(\d{4}-\d{2}))/([^/]+)(?:/([^/]+))?$")
 RE_SIM_TYPE = re.compile(r"^/_sim/(objects|properties)/([^/]+)$")
+RE_ASSOC = re.compile(r"^/crm/(?:v4/associations|associations/(\d{4}-\d{2}))/([^/]+)/([^/]+)/(.+)$")
+RE_SIM_ASSOC = re.compile(r"^/_sim/associations/([^/]+)/([^/]+)(/labels)?$")
 BATCH_OPS = ("upsert", "update", "create", "read", "archive")
 
 
@@ -2126,18 +2716,44 @@ class Ctx:
 
 
 class Route:
-    __slots__ = ("kind", "ver", "type_name", "arg", "search")
+    __slots__ = ("kind", "ver", "type_name", "arg", "search", "to_name")
 
-    def __init__(self, kind, ver, type_name, arg=None):
+    def __init__(self, kind, ver, type_name, arg=None, to_name=None):
         self.kind = kind
         self.ver = ver
         self.type_name = type_name
         self.arg = arg
         self.search = kind == "search"
+        self.to_name = to_name      # associations: the "to" object type
+
+
+def match_assoc_route(method, m):
+    """/crm/v4/associations/{from}/{to}/... and /crm/associations/{YYYY-MM}/{from}/{to}/...
+    -> Route("assoc", ver (None = v4), from, op, to); op: create, default, read, archive,
+    labels_archive (POST batch/...), labels (GET labels), labels_create (POST labels)."""
+    ver, f, t, rest = m.group(1), unquote(m.group(2)), unquote(m.group(3)), m.group(4)
+    if ver is not None and ver < "2025-09":
+        raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+    parts = tuple(unquote(x) for x in rest.split("/"))
+    if parts == ("labels",):
+        if method == "GET":
+            return Route("assoc", ver, f, "labels", t)
+        if method == "POST":
+            return Route("assoc", ver, f, "labels_create", t)
+        raise method_not_allowed(method, "GET, POST")
+    op = ASSOC_OPS.get(parts)
+    if op is None:
+        raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
+    if method != "POST":
+        raise method_not_allowed(method, "POST")
+    return Route("assoc", ver, f, op, t)
 
 
 def match_route(method, path):
     """-> Route, or raises ApiError 404/405."""
+    m = RE_ASSOC.match(path)
+    if m:
+        return match_assoc_route(method, m)
     m = RE_OBJ.match(path)
     if m:
         ver, t, rest = m.group(1), m.group(2), m.group(3)
@@ -2625,17 +3241,27 @@ class SimServer(ThreadingHTTPServer):
             ot = resolve_type(route.type_name)
             if ot is None:
                 raise validation_error("Unable to infer object type from: %s" % route.type_name)
-            if route.kind == "properties":
-                accepted = ot.schema_scopes
+            tot = None
+            if route.kind == "assoc":
+                tot = resolve_type(route.to_name)
+                if tot is None:
+                    raise validation_error("Unable to infer object type from: %s"
+                                           % route.to_name)
+                # both types' scopes: read for batch/read and GET labels, else write
+                rd = route.arg in ("read", "labels")
+                needs = [t.read_scopes if rd else t.write_scopes for t in (ot, tot)]
+            elif route.kind == "properties":
+                needs = [ot.schema_scopes]
             elif route.kind in ("list", "get", "search") or route.arg == "read":
-                accepted = ot.read_scopes
+                needs = [ot.read_scopes]
             else:
-                accepted = ot.write_scopes
-            if not sim.token_has(entry, accepted):
-                raise ApiError(403, MSG_403, "MISSING_SCOPES", errors=[{
-                    "message": "One or more of the following scopes are required.",
-                    "context": {"requiredGranularScopes": list(accepted)}}],
-                    links={"scopes": SCOPES_LINK})
+                needs = [ot.write_scopes]
+            for accepted in needs:
+                if not sim.token_has(entry, accepted):
+                    raise ApiError(403, MSG_403, "MISSING_SCOPES", errors=[{
+                        "message": "One or more of the following scopes are required.",
+                        "context": {"requiredGranularScopes": list(accepted)}}],
+                        links={"scopes": SCOPES_LINK})
             if raw and method in ("POST", "PATCH", "PUT"):
                 ct = (h.headers.get("Content-Type") or "").split(";")[0].strip().lower()
                 if ct != "application/json":
@@ -2645,7 +3271,9 @@ class SimServer(ThreadingHTTPServer):
             # 6. handler
             kind = route.kind
             dated_200 = route.ver is not None and route.ver >= "2026-09"
-            if kind in ("list", "get", "delete", "properties"):
+            if kind == "assoc" and route.arg == "labels":
+                status, body = sim.assoc_labels(ot, tot)
+            elif kind in ("list", "get", "delete", "properties"):
                 q = parse_qs(query, keep_blank_values=True) if query else {}
                 if kind == "list":
                     base = "http://%s%s" % (h.headers.get("Host", "localhost"), path)
@@ -2661,7 +3289,13 @@ class SimServer(ThreadingHTTPServer):
                 if body is None:
                     body = parse_json(raw)
                     ctx.body = body
-                if kind == "batch":
+                if kind == "assoc":
+                    if route.arg == "labels_create":
+                        status, body = sim.assoc_label_create(ot, tot, body, raw)
+                    else:
+                        status, body = sim.associations(route.arg, ot, tot, body, raw,
+                                                        route.ver, ctx.dry)
+                elif kind == "batch":
                     op = route.arg
                     if cfg["mode"] == "sink":
                         status, body = sim.sink(op, body, raw)
@@ -2687,7 +3321,7 @@ class SimServer(ThreadingHTTPServer):
     def synthetic(self, ctx):
         """The envelope a replacing fault answers with when the request was not performed:
         what sink mode would answer (results mirror the inputs, fake ids), else no results."""
-        m = RE_BATCH_OP.search(ctx.path)
+        m = None if RE_ASSOC.match(ctx.path) else RE_BATCH_OP.search(ctx.path)
         body = ctx.body
         if m and m.group(1) in ("upsert", "update", "create", "read") \
                 and isinstance(body, dict) and isinstance(body.get("inputs"), list):
@@ -2712,6 +3346,9 @@ class SimServer(ThreadingHTTPServer):
             st = real[0]
         else:
             st = 201 if ctx.path.endswith("/batch/create") else 200
+            am = RE_ASSOC.match(ctx.path)
+            if am and am.group(1) and am.group(1) >= "2026-09":
+                st = 200            # 2026-09 associations batch/create answers 200
         # headers: the real answer's (when it is the base of the body), else Retry-After
         if real is not None and fst is None:
             headers = list(real[2])
@@ -2856,6 +3493,38 @@ class SimServer(ThreadingHTTPServer):
             with sim.meta:
                 sim.daily = {}
             return 200, {"ok": True}
+        m = RE_SIM_ASSOC.match(path)
+        if m:
+            names = (unquote(m.group(1)), unquote(m.group(2)))
+            fot, tot = (resolve_type(x) for x in names)
+            for t, x in ((fot, names[0]), (tot, names[1])):
+                if t is None:
+                    raise ValueError("Unable to infer object type from: %s" % x)
+            if m.group(3):
+                if method == "GET":
+                    return sim.assoc_labels(fot, tot)
+                if method == "POST":
+                    if not isinstance(body, dict) or "label" not in body:
+                        raise ValueError('body must be {"label": "..." | null, "name", '
+                                         '"inverseLabel", "category", "typeId", '
+                                         '"inverseTypeId"}')
+                    bad = set(body) - {"label", "name", "inverseLabel", "category", "typeId",
+                                       "inverseTypeId"}
+                    if bad:
+                        raise ValueError("unknown keys: %s" % ", ".join(sorted(bad)))
+                    for k in ("typeId", "inverseTypeId"):
+                        if k in body and not _is_int(body[k]):
+                            raise ValueError("%s must be an integer" % k)
+                    for k in ("label", "name", "inverseLabel", "category"):
+                        if body.get(k) is not None and not isinstance(body[k], str):
+                            raise ValueError("%s must be a string" % k)
+                    res = sim.define_label(fot, tot, body["label"], body.get("name"),
+                                           body.get("inverseLabel"),
+                                           body.get("category") or "USER_DEFINED",
+                                           body.get("typeId"), body.get("inverseTypeId"))
+                    return 200, {"ok": True, "results": res}
+            elif method == "GET":
+                return 200, {"results": sim.assoc_view(fot, tot)}
         m = RE_SIM_TYPE.match(path)
         if m:
             ot = resolve_type(unquote(m.group(2)))

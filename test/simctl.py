@@ -25,6 +25,13 @@ Commands:
                                    (email: case-insensitive), or "none"; timestamps and
                                    hs_object_id left out unless --all
     stats                          the stats JSON (sorted keys)
+    associations FROM TO           <from id> TAB <to id> TAB <types> per stored association
+                                   from FROM to TO (ids ascending); types comma-separated as
+                                   CATEGORY:typeId[:label], unlabelled first
+    assoc-labels FROM TO           the association types of FROM -> TO, CATEGORY:typeId[:label]
+                                   one a line
+    assoc-label FROM TO 'JSON'     define a label: {"label": "Manager" | null, "name",
+                                   "inverseLabel", "category", "typeId", "inverseTypeId"}
     wait-port FILE [--timeout S]   wait for the simulator's port file, print the port
 """
 
@@ -79,6 +86,11 @@ def parse_json_arg(s):
         raise SimError("invalid JSON argument: %s" % e)
 
 
+def type_text(t):
+    s = "%s:%s" % (t["category"], t["typeId"])
+    return s + (":" + t["label"] if t.get("label") is not None else "")
+
+
 def requests(url, path=None):
     reqs = call(url, "GET", "/_sim/requests")["requests"]
     if path:
@@ -125,6 +137,12 @@ def main(argv=None):
     p.add_argument("value")
     p.add_argument("--all", action="store_true")
     sub.add_parser("stats")
+    for name in ("associations", "assoc-labels", "assoc-label"):
+        p = sub.add_parser(name)
+        p.add_argument("from_type")
+        p.add_argument("to_type")
+        if name == "assoc-label":
+            p.add_argument("json")
     p = sub.add_parser("wait-port")
     p.add_argument("file")
     p.add_argument("--timeout", type=float, default=10.0)
@@ -210,6 +228,18 @@ def main(argv=None):
             out.write(dumps(props) + "\n")
     elif cmd == "stats":
         out.write(dumps(call(url, "GET", "/_sim/stats")) + "\n")
+    elif cmd == "associations":
+        for a in call(url, "GET", "/_sim/associations/%s/%s"
+                      % (args.from_type, args.to_type))["results"]:
+            out.write("%s\t%s\t%s\n" % (a["from"], a["to"],
+                                        ",".join(type_text(t) for t in a["types"])))
+    elif cmd == "assoc-labels":
+        for t in call(url, "GET", "/_sim/associations/%s/%s/labels"
+                      % (args.from_type, args.to_type))["results"]:
+            out.write(type_text(t) + "\n")
+    elif cmd == "assoc-label":
+        call(url, "POST", "/_sim/associations/%s/%s/labels" % (args.from_type, args.to_type),
+             parse_json_arg(args.json))
     return 0
 
 

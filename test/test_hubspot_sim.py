@@ -1820,6 +1820,767 @@ class SimTest(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertTrue(err.startswith("simctl: "))
 
+    # ------------------------------------------------------------------ associations
+    def mk(self, t, n, **extra):
+        """Create n records of type t -> their ids (strings), in creation order."""
+        ids = []
+        for start in range(0, n, 100):
+            inputs = [{"properties": dict(extra)} for _ in range(start, min(n, start + 100))]
+            if t == "contacts":
+                for inp in inputs:
+                    self.mk_n = getattr(self, "mk_n", 0) + 1
+                    inp["properties"]["email"] = "c%d@x.com" % self.mk_n
+            st, b, _ = self.req("POST", V3 + t + "/batch/create", {"inputs": inputs})
+            self.assertEqual(st, 201, b)
+            ids.extend(sorted((r["id"] for r in b["results"]), key=int))
+        return ids
+
+    @staticmethod
+    def apath(ver, f="contacts", t="companies", op="batch/create"):
+        if ver == "v4":
+            return "/crm/v4/associations/%s/%s/%s" % (f, t, op)
+        return "/crm/associations/%s/%s/%s/%s" % (ver, f, t, op)
+
+    @staticmethod
+    def ain(f, t, *types):
+        return {"from": {"id": f}, "to": {"id": t},
+                "types": [{"associationCategory": c, "associationTypeId": i} for c, i in types]}
+
+    def held(self, f="contacts", t="companies"):
+        return self.ctl("GET", "/_sim/associations/%s/%s" % (f, t))["results"]
+
+    def test_assoc_create_status_and_shape_per_version(self):
+        (c1,) = self.mk("contacts", 1)
+        co = self.mk("companies", 3)
+        for ver, ok, partial in (("v4", 201, 207), ("2026-03", 201, 207),
+                                 ("2026-09", 200, 200)):
+            st, b, h = self.req("POST", self.apath(ver), {"inputs": [
+                self.ain(c1, co[0], ("HUBSPOT_DEFINED", 279))]})
+            self.assertEqual(st, ok, (ver, b))
+            self.assertEqual(set(b), {"status", "results", "startedAt", "completedAt"})
+            self.assertEqual(b["status"], "COMPLETE")
+            self.assertEqual(b["results"], [{"fromObjectTypeId": "0-1", "fromObjectId": int(c1),
+                                             "toObjectTypeId": "0-2", "toObjectId": int(co[0]),
+                                             "labels": []}])
+            self.assertEqual(h["content-type"], "application/json;charset=utf-8")
+            self.assertIn("x-hubspot-ratelimit-remaining", h)
+            st, b, h = self.req("POST", self.apath(ver), {"inputs": [
+                self.ain(c1, co[1], ("HUBSPOT_DEFINED", 1)),
+                self.ain(c1, "999", ("HUBSPOT_DEFINED", 279))]})
+            self.assertEqual(st, partial, (ver, b))
+            self.assertEqual(b["numErrors"], 1)
+            self.assertEqual(b["errors"], [{
+                "status": "error", "category": "OBJECT_NOT_FOUND",
+                "message": b["errors"][0]["message"], "context": {"toObjectId": ["999"]}}])
+            self.assertIn("999", b["errors"][0]["message"])
+            self.assertEqual(b["results"][0]["labels"], ["Primary"])
+            self.assertEqual(b["status"], "COMPLETE")
+        self.assertEqual(self.held(), [
+            {"from": c1, "to": co[0],
+             "types": [{"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]},
+            {"from": c1, "to": co[1],
+             "types": [{"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None},
+                       {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"}]}])
+
+    def test_assoc_seen_from_both_directions(self):
+        (c1,) = self.mk("contacts", 1)
+        (co,) = self.mk("companies", 1)
+        (d1,) = self.mk("deals", 1)
+        self.assertEqual(self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain(c1, co, ("HUBSPOT_DEFINED", 1))]})[0], 201)
+        # the reverse direction reads 280 (unlabelled) and 2 (primary)
+        for ver in ("v4", "2026-03", "2026-09"):
+            st, b, _ = self.req("POST", self.apath(ver, "companies", "contacts", "batch/read"),
+                                {"inputs": [{"id": co}]})
+            self.assertEqual(st, 200, b)
+            self.assertEqual(b["results"], [{"from": {"id": co}, "to": [{
+                "toObjectId": int(c1), "associationTypes": [
+                    {"category": "HUBSPOT_DEFINED", "typeId": 280, "label": None},
+                    {"category": "HUBSPOT_DEFINED", "typeId": 2, "label": "Primary"}]}]}])
+        st, b, _ = self.req("POST", self.apath("v4", "0-1", "0-2", "batch/read"),
+                            {"inputs": [{"id": c1}]})
+        self.assertEqual(b["results"][0]["to"][0]["associationTypes"], [
+            {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None},
+            {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"}])
+        self.assertEqual(self.held("companies", "contacts"), [
+            {"from": co, "to": c1, "types": [
+                {"category": "HUBSPOT_DEFINED", "typeId": 280, "label": None},
+                {"category": "HUBSPOT_DEFINED", "typeId": 2, "label": "Primary"}]}])
+        # created from the other side, archived from this one
+        st, b, _ = self.req("POST", self.apath("v4", "deals", "contacts"), {"inputs": [
+            self.ain(d1, c1, ("HUBSPOT_DEFINED", 3))]})
+        self.assertEqual(st, 201, b)
+        self.assertEqual(self.held("contacts", "deals")[0]["types"],
+                         [{"category": "HUBSPOT_DEFINED", "typeId": 4, "label": None}])
+        st, b, _ = self.req("POST", self.apath("v4", "companies", "contacts", "batch/archive"),
+                            {"inputs": [{"from": {"id": co}, "to": [{"id": c1}]}]})
+        self.assertEqual(st, 204)
+        self.assertEqual(self.held(), [])
+        self.assertEqual(len(self.held("deals", "contacts")), 1)
+
+    def test_assoc_hubspot_defined_type_table(self):
+        self.assertEqual(hubspot_sim.HS_ASSOC[("contacts", "companies")],
+                         {279: (None, 280), 1: ("Primary", 2)})
+        want = {("companies", "contacts"): (280, 2), ("deals", "companies"): (341, 5),
+                ("companies", "deals"): (342, 6), ("deals", "contacts"): (3, None),
+                ("contacts", "deals"): (4, None), ("tickets", "companies"): (339, 26),
+                ("companies", "tickets"): (340, 25), ("tickets", "contacts"): (16, None),
+                ("contacts", "tickets"): (15, None), ("deals", "tickets"): (27, None),
+                ("tickets", "deals"): (28, None), ("deals", "line_items"): (19, None),
+                ("line_items", "deals"): (20, None), ("companies", "companies"): (450, 13),
+                ("contacts", "contacts"): (449, None), ("deals", "deals"): (451, None),
+                ("tickets", "tickets"): (452, None), ("subscriptions", "contacts"): (295, None),
+                ("subscriptions", "companies"): (297, None),
+                ("subscriptions", "deals"): (299, None),
+                ("subscriptions", "line_items"): (301, None)}
+        for (f, t), (unl, labelled) in want.items():
+            st, b, _ = self.req("GET", self.apath("v4", f, t, "labels"))
+            self.assertEqual(st, 200)
+            self.assertEqual(b["results"][0], {"category": "HUBSPOT_DEFINED", "typeId": unl,
+                                               "label": None}, (f, t))
+            if labelled is not None:
+                self.assertIn(labelled, [x["typeId"] for x in b["results"][1:]], (f, t))
+        st, b, _ = self.req("GET", self.apath("2026-09", "companies", "companies", "labels"))
+        self.assertEqual(b["results"], [
+            {"category": "HUBSPOT_DEFINED", "typeId": 450, "label": None},
+            {"category": "HUBSPOT_DEFINED", "typeId": 13, "label": "Parent Company"},
+            {"category": "HUBSPOT_DEFINED", "typeId": 14, "label": "Child Company"}])
+        # parent/child: 13 one way is 14 the other way
+        a, b_ = self.mk("companies", 2)
+        self.req("POST", self.apath("v4", "companies", "companies"),
+                 {"inputs": [self.ain(a, b_, ("HUBSPOT_DEFINED", 13))]})
+        self.assertEqual(self.held("companies", "companies"), [
+            {"from": a, "to": b_, "types": [
+                {"category": "HUBSPOT_DEFINED", "typeId": 450, "label": None},
+                {"category": "HUBSPOT_DEFINED", "typeId": 13, "label": "Parent Company"}]},
+            {"from": b_, "to": a, "types": [
+                {"category": "HUBSPOT_DEFINED", "typeId": 450, "label": None},
+                {"category": "HUBSPOT_DEFINED", "typeId": 14, "label": "Child Company"}]}])
+        # the v1 meaning of 1 (contact -> company) is not the unlabelled type under v4
+        self.assertEqual(self.req("GET", self.apath("v4", "contacts", "tickets", "labels"))[1],
+                         {"results": [{"category": "HUBSPOT_DEFINED", "typeId": 15,
+                                       "label": None}]})
+
+    def test_assoc_labels_endpoint(self):
+        st, b, _ = self.req("GET", self.apath("v4", op="labels"))
+        self.assertEqual((st, b), (200, {"results": [
+            {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None},
+            {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"}]}))
+        st, b, _ = self.req("POST", self.apath("v4", op="labels"),
+                            {"label": "Manager", "name": "manager"})
+        self.assertEqual(st, 200, b)
+        self.assertEqual(len(b["results"]), 1)
+        mgr = b["results"][0]
+        self.assertEqual(mgr["category"], "USER_DEFINED")
+        self.assertEqual(mgr["label"], "Manager")
+        for ver in ("v4", "2026-03", "2026-09"):
+            st, b, _ = self.req("GET", self.apath(ver, "0-1", "0-2", "labels"))
+            self.assertEqual(b["results"][2], mgr)
+        # the reverse direction has the label too, with its own type id
+        st, b, _ = self.req("GET", self.apath("2026-03", "companies", "contacts", "labels"))
+        rev = b["results"][2]
+        self.assertEqual((rev["category"], rev["label"]), ("USER_DEFINED", "Manager"))
+        self.assertEqual(rev["typeId"], mgr["typeId"] + 1)
+        # a second label of the pair, via a date version
+        st, b, _ = self.req("POST", self.apath("2026-09", op="labels"),
+                            {"label": "Billing contact", "name": "billing_contact"})
+        self.assertEqual(st, 200, b)
+        self.assertNotIn(b["results"][0]["typeId"], (mgr["typeId"], rev["typeId"]))
+        # same name again, missing fields, malformed
+        st, b, h = self.req("POST", self.apath("v4", op="labels"),
+                            {"label": "Manager", "name": "manager"})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        st, b, h = self.req("POST", self.apath("v4", op="labels"), {"label": "X"})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        self.assertEqual(b["message"], "Some required fields were not set: [name]")
+        st, b, h = self.req("POST", self.apath("v4", op="labels"),
+                            {"label": "X", "name": "x", "bogus": 1})
+        self.assertEqual(st, 400)
+        self.assertTrue(b["message"].startswith("Invalid input JSON"))
+        self.assertEqual(self.req("DELETE", self.apath("v4", op="labels"))[0], 405)
+        # between records of one type: one id both ways
+        st, b, _ = self.req("POST", self.apath("v4", "contacts", "contacts", "labels"),
+                            {"label": "Colleague", "name": "colleague"})
+        col = b["results"][0]
+        st, b, _ = self.req("GET", self.apath("v4", "contacts", "contacts", "labels"))
+        self.assertEqual(b["results"], [
+            {"category": "HUBSPOT_DEFINED", "typeId": 449, "label": None}, col])
+        x, y = self.mk("contacts", 2)
+        st, b, _ = self.req("POST", self.apath("v4", "contacts", "contacts"), {"inputs": [
+            self.ain(x, y, ("USER_DEFINED", col["typeId"]))]})
+        self.assertEqual(b["results"][0]["labels"], ["Colleague"])
+        self.assertEqual([a["types"] for a in self.held("contacts", "contacts")],
+                         [[{"category": "HUBSPOT_DEFINED", "typeId": 449, "label": None}, col]] * 2)
+        # control API: a label with chosen ids, and reading the definitions back
+        out = self.ctl("POST", "/_sim/associations/contacts/companies/labels",
+                       {"label": "Owner", "typeId": 77, "inverseTypeId": 78})
+        self.assertEqual(out["results"], [{"category": "USER_DEFINED", "typeId": 77,
+                                           "label": "Owner"}])
+        got = self.ctl("GET", "/_sim/associations/companies/contacts/labels")["results"]
+        self.assertIn({"category": "USER_DEFINED", "typeId": 78, "label": "Owner"}, got)
+        st, b, _ = self.req("POST", "/_sim/associations/contacts/companies/labels",
+                            {"label": "Owner2", "typeId": 77}, {})
+        self.assertEqual(st, 400)
+        self.ctl("POST", "/_sim/reset", {})
+        self.assertEqual(len(self.req("GET", self.apath("v4", op="labels"))[1]["results"]), 2)
+
+    def test_assoc_create_replaces_labels(self):
+        (c1,) = self.mk("contacts", 1)
+        (co,) = self.mk("companies", 1)
+        mgr = self.req("POST", self.apath("v4", op="labels"),
+                       {"label": "Manager", "name": "manager"})[1]["results"][0]["typeId"]
+        bil = self.req("POST", self.apath("v4", op="labels"),
+                       {"label": "Billing", "name": "billing"})[1]["results"][0]["typeId"]
+
+        def labels():
+            st, b, _ = self.req("POST", self.apath("v4", op="batch/read"),
+                                {"inputs": [{"id": c1}]})
+            if st != 200:
+                return None
+            return [(t["typeId"], t["label"]) for t in b["results"][0]["to"][0]["associationTypes"]]
+
+        # a labelled create also creates the unlabelled type
+        st, b, _ = self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain(c1, co, ("USER_DEFINED", mgr), ("USER_DEFINED", bil))]})
+        self.assertEqual(b["results"][0]["labels"], ["Manager", "Billing"])
+        self.assertEqual(labels(), [(279, None), (mgr, "Manager"), (bil, "Billing")])
+        # creating with a set of labels replaces the pair's labels with that set
+        st, b, _ = self.req("POST", self.apath("2026-03"), {"inputs": [
+            self.ain(c1, co, ("HUBSPOT_DEFINED", 1))]})
+        self.assertEqual(b["results"][0]["labels"], ["Primary"])
+        self.assertEqual(labels(), [(279, None), (1, "Primary")])
+        # two inputs for one pair in one batch: their union
+        st, b, _ = self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain(c1, co, ("USER_DEFINED", mgr)), self.ain(c1, co, ("USER_DEFINED", bil))]})
+        self.assertEqual(st, 201, b)
+        self.assertEqual(b["results"], [{"fromObjectTypeId": "0-1", "fromObjectId": int(c1),
+                                         "toObjectTypeId": "0-2", "toObjectId": int(co),
+                                         "labels": ["Manager", "Billing"]}])
+        # associate/default adds the unlabelled type and keeps the labels
+        for ver in ("v4", "2026-03", "2026-09"):
+            st, b, _ = self.req("POST", self.apath(ver, op="batch/associate/default"),
+                                {"inputs": [{"from": {"id": c1}, "to": {"id": co}}]})
+            self.assertEqual(st, 200, b)
+            self.assertEqual(b["results"], [{"from": {"id": c1}, "to": {"id": co},
+                                             "associationSpec": {
+                                                 "associationCategory": "HUBSPOT_DEFINED",
+                                                 "associationTypeId": 279}}])
+            self.assertEqual(labels(), [(279, None), (mgr, "Manager"), (bil, "Billing")])
+        # creating with only the unlabelled type: no labels remain
+        st, b, _ = self.req("POST", self.apath("2026-09"), {"inputs": [
+            self.ain(c1, co, ("HUBSPOT_DEFINED", 279))]})
+        self.assertEqual((st, b["results"][0]["labels"]), (200, []))
+        self.assertEqual(labels(), [(279, None)])
+        # the reverse direction follows
+        st, b, _ = self.req("POST", self.apath("v4", "companies", "contacts", "batch/read"),
+                            {"inputs": [{"id": co}]})
+        self.assertEqual(b["results"][0]["to"][0]["associationTypes"],
+                         [{"category": "HUBSPOT_DEFINED", "typeId": 280, "label": None}])
+
+    def test_assoc_labels_archive(self):
+        (c1,) = self.mk("contacts", 1)
+        co = self.mk("companies", 2)
+        mgr = self.req("POST", self.apath("v4", op="labels"),
+                       {"label": "Manager", "name": "manager"})[1]["results"][0]["typeId"]
+        for ver, want in (("v4", 204), ("2026-03", 200), ("2026-09", 200)):
+            self.req("POST", self.apath("v4"), {"inputs": [
+                self.ain(c1, x, ("USER_DEFINED", mgr), ("HUBSPOT_DEFINED", 1)) for x in co]})
+            # removing a label keeps the rest
+            st, b, h = self.raw_req("POST", self.apath(ver, op="batch/labels/archive"), {
+                "inputs": [self.ain(c1, co[0], ("USER_DEFINED", mgr))]})
+            self.assertEqual(st, want, b)
+            if want == 204:
+                self.assertEqual(b, b"")
+                self.assertNotIn("content-type", h)
+            else:
+                b = json.loads(b)
+                self.assertEqual(b["status"], "COMPLETE")
+                self.assertEqual(set(b), {"status", "results", "startedAt", "completedAt"})
+            self.assertEqual([(a["to"], [t["typeId"] for t in a["types"]])
+                              for a in self.held()], [(co[0], [279, 1]), (co[1], [279, 1, mgr])])
+            # removing the unlabelled type removes every label of the pair
+            st, b, _ = self.raw_req("POST", self.apath(ver, op="batch/labels/archive"), {
+                "inputs": [self.ain(c1, co[1], ("HUBSPOT_DEFINED", 279))]})
+            self.assertEqual(st, want)
+            self.assertEqual([(a["to"], [t["typeId"] for t in a["types"]])
+                              for a in self.held()], [(co[0], [279, 1])])
+            self.assertEqual([a["to"] for a in self.held("companies", "contacts")], [c1])
+            self.req("POST", self.apath("v4", op="batch/archive"),
+                     {"inputs": [{"from": {"id": c1}, "to": [{"id": x} for x in co]}]})
+            self.assertEqual(self.held(), [])
+        # a type the pair does not have: 400, nothing removed
+        self.req("POST", self.apath("v4"), {"inputs": [self.ain(c1, co[0], ("USER_DEFINED", mgr))]})
+        st, b, h = self.req("POST", self.apath("v4", op="batch/labels/archive"), {"inputs": [
+            self.ain(c1, co[0], ("USER_DEFINED", mgr)), self.ain(c1, co[0], ("HUBSPOT_DEFINED", 2))]})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        self.assertEqual(len(self.held()[0]["types"]), 2)
+        # duplicates
+        st, b, h = self.req("POST", self.apath("2026-03", op="batch/labels/archive"), {"inputs": [
+            self.ain(c1, co[0], ("USER_DEFINED", mgr)), self.ain(c1, co[0], ("USER_DEFINED", mgr))]})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        self.assertIn("Duplicate", b["message"])
+        # unknown records: nothing to remove
+        self.assertEqual(self.raw_req("POST", self.apath("v4", op="batch/labels/archive"), {
+            "inputs": [self.ain("999", co[0], ("USER_DEFINED", mgr))]})[0], 204)
+
+    def test_assoc_archive_per_version(self):
+        (c1,) = self.mk("contacts", 1)
+        co = self.mk("companies", 3)
+        for ver, want in (("v4", 204), ("2026-03", 200), ("2026-09", 200)):
+            self.req("POST", self.apath("v4"), {"inputs": [
+                self.ain(c1, x, ("HUBSPOT_DEFINED", 1)) for x in co]})
+            self.assertEqual(len(self.held()), 3)
+            st, b, h = self.raw_req("POST", self.apath(ver, op="batch/archive"), {"inputs": [
+                {"from": {"id": c1}, "to": [{"id": co[0]}, {"id": co[1]}, {"id": "999"}]},
+                {"from": {"id": "998"}, "to": [{"id": co[2]}]}]})
+            self.assertEqual(st, want, b)
+            if want == 204:
+                self.assertEqual(b, b"")
+            else:
+                b = json.loads(b)
+                self.assertEqual((b["status"], b["results"]), ("COMPLETE", []))
+                self.assertIn("startedAt", b)
+                self.assertNotIn("errors", b)
+            self.assertEqual([a["to"] for a in self.held()], [co[2]])
+            self.assertEqual([a["from"] for a in self.held("companies", "contacts")], [co[2]])
+            self.req("POST", self.apath("v4", op="batch/archive"),
+                     {"inputs": [{"from": {"id": c1}, "to": [{"id": co[2]}]}]})
+            self.assertEqual(self.held(), [])
+        # `to` is an array
+        st, b, h = self.req("POST", self.apath("v4", op="batch/archive"),
+                            {"inputs": [{"from": {"id": c1}, "to": {"id": co[0]}}]})
+        self.assertEqual(st, 400)
+        self.assertIn("Cannot deserialize value of type `java.util.List", b["message"])
+        self.assertIn("from Object value", b["message"])
+
+    def test_assoc_read_paging_and_errors(self):
+        (c1,) = self.mk("contacts", 1)
+        (c2,) = self.mk("contacts", 1)
+        co = self.mk("companies", 501)
+        st, b, _ = self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain(c1, x, ("HUBSPOT_DEFINED", 279)) for x in co]})
+        self.assertEqual((st, len(b["results"])), (201, 501))
+        st, b, _ = self.req("POST", self.apath("v4", op="batch/read"), {"inputs": [{"id": c1}]})
+        self.assertEqual(st, 200)
+        (r,) = b["results"]
+        self.assertEqual(len(r["to"]), 500)
+        self.assertEqual([t["toObjectId"] for t in r["to"]], [int(x) for x in co[:500]])
+        after = r["paging"]["next"]["after"]
+        self.assertIsInstance(after, str)
+        st, b, _ = self.req("POST", self.apath("2026-03", op="batch/read"),
+                            {"inputs": [{"id": c1, "after": after}]})
+        (r,) = b["results"]
+        self.assertEqual([t["toObjectId"] for t in r["to"]], [int(co[500])])
+        self.assertNotIn("paging", r)
+        st, b, h = self.req("POST", self.apath("v4", op="batch/read"),
+                            {"inputs": [{"id": c1, "after": "not-a-cursor"}]})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        # ids without associations: per-input errors naming the id
+        for ver, want in (("v4", 207), ("2026-03", 207), ("2026-09", 200)):
+            st, b, _ = self.req("POST", self.apath(ver, op="batch/read"), {"inputs": [
+                {"id": c2}, {"id": "424242"}]})
+            self.assertEqual(st, want, (ver, b))
+            self.assertEqual(b["results"], [])
+            self.assertEqual(b["numErrors"], 2)
+            ctxs = sorted(e["context"]["fromObjectId"][0] for e in b["errors"])
+            self.assertEqual(ctxs, sorted([c2, "424242"]))
+            for e in b["errors"]:
+                self.assertEqual(e["category"], "OBJECT_NOT_FOUND")
+                self.assertIn(e["context"]["fromObjectId"][0], e["message"])
+        # mixed: found + missing
+        st, b, _ = self.req("POST", self.apath("v4", "companies", "contacts", "batch/read"),
+                            {"inputs": [{"id": co[3]}, {"id": "5"}]})
+        self.assertEqual(st, 207)
+        self.assertEqual(b["results"][0]["to"], [{"toObjectId": int(c1), "associationTypes": [
+            {"category": "HUBSPOT_DEFINED", "typeId": 280, "label": None}]}])
+        self.assertEqual(b["errors"][0]["context"], {"fromObjectId": ["5"]})
+        # shape: id required, unknown fields refused
+        st, b, h = self.req("POST", self.apath("v4", op="batch/read"), {"inputs": [{}]})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        self.assertEqual(b["message"], "Some required fields were not set: [id]")
+        st, b, h = self.req("POST", self.apath("v4", op="batch/read"),
+                            {"inputs": [{"id": c1, "idProperty": "email"}]})
+        self.assertEqual(st, 400)
+        self.assertIn('Unrecognized field "idProperty"', b["message"])
+
+    def test_assoc_limits(self):
+        (c1,) = self.mk("contacts", 1)
+        for ver in ("v4", "2026-09"):
+            for op, n, mx, inp in (
+                    ("batch/create", 2001, 2000,
+                     lambda i: self.ain(c1, str(i), ("HUBSPOT_DEFINED", 279))),
+                    ("batch/archive", 2001, 2000,
+                     lambda i: {"from": {"id": str(i)}, "to": [{"id": "1"}]}),
+                    ("batch/labels/archive", 2001, 2000,
+                     lambda i: self.ain(c1, str(i), ("HUBSPOT_DEFINED", 279))),
+                    ("batch/associate/default", 2001, 2000,
+                     lambda i: {"from": {"id": c1}, "to": {"id": str(i)}}),
+                    ("batch/read", 1001, 1000, lambda i: {"id": str(i)})):
+                st, b, h = self.req("POST", self.apath(ver, op=op),
+                                    {"inputs": [inp(i) for i in range(n)]})
+                self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+                self.assertEqual(b["message"], "The maximum number of inputs supported in a "
+                                 "batch is %d. Please reduce the number of items and try again"
+                                 % mx, op)
+                st, b, h = self.req("POST", self.apath(ver, op=op),
+                                    {"inputs": [inp(i) for i in range(mx)]})
+                self.assertIn(st, (200, 204, 207), (op, b))
+            st, b, h = self.req("POST", self.apath(ver), {"inputs": []})
+            self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        self.assertEqual(self.held(), [])
+
+    def test_assoc_duplicates(self):
+        (c1,) = self.mk("contacts", 1)
+        co = self.mk("companies", 2)
+        st, b, h = self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain(c1, co[0], ("HUBSPOT_DEFINED", 279)),
+            self.ain(c1, co[1], ("HUBSPOT_DEFINED", 279)),
+            self.ain(c1, co[0], ("HUBSPOT_DEFINED", 1), ("HUBSPOT_DEFINED", 279))]})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        self.assertIn("Duplicate associations found in batch input: [%s -> %s HUBSPOT_DEFINED "
+                      "279]" % (c1, co[0]), b["message"])
+        self.assertEqual(b["context"], {"fromObjectId": [c1], "toObjectId": [co[0]]})
+        st, b, h = self.req("POST", self.apath("2026-09"), {"inputs": [
+            self.ain(c1, co[0], ("HUBSPOT_DEFINED", 1), ("HUBSPOT_DEFINED", 1))]})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        st, b, h = self.req("POST", self.apath("2026-03", op="batch/associate/default"), {
+            "inputs": [{"from": {"id": c1}, "to": {"id": co[1]}},
+                       {"from": {"id": c1}, "to": {"id": co[1]}}]})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        self.assertIn("%s -> %s" % (c1, co[1]), b["message"])
+        self.assertEqual(self.held(), [])
+
+    def test_assoc_unknown_and_archived_records(self):
+        c = self.mk("contacts", 2)
+        co = self.mk("companies", 2)
+        self.req("POST", V3 + "companies/batch/archive", {"inputs": [{"id": co[1]}]})
+        for ver, want in (("v4", 207), ("2026-03", 207), ("2026-09", 200)):
+            st, b, _ = self.req("POST", self.apath(ver), {"inputs": [
+                self.ain(c[0], co[0], ("HUBSPOT_DEFINED", 279)),
+                self.ain("999", co[0], ("HUBSPOT_DEFINED", 279)),
+                self.ain(c[1], co[1], ("HUBSPOT_DEFINED", 279)),
+                self.ain("999", "abc", ("HUBSPOT_DEFINED", 1)),
+                self.ain(c[1], co[0], ("HUBSPOT_DEFINED", 280))]})
+            self.assertEqual(st, want, b)
+            self.assertEqual([(r["fromObjectId"], r["toObjectId"]) for r in b["results"]],
+                             [(int(c[0]), int(co[0]))])
+            ctx = sorted((sorted(e["context"].items()), e["category"]) for e in b["errors"])
+            self.assertEqual(ctx, sorted([
+                ([("fromObjectId", ["999"])], "OBJECT_NOT_FOUND"),
+                ([("toObjectId", [co[1]])], "OBJECT_NOT_FOUND"),
+                ([("toObjectId", ["abc"])], "OBJECT_NOT_FOUND"),
+                ([("associationTypeId", ["280"]), ("fromObjectId", [c[1]]),
+                  ("toObjectId", [co[0]])], "VALIDATION_ERROR")]))
+            self.assertEqual(b["numErrors"], 4)
+            for e in b["errors"]:
+                self.assertEqual(e["status"], "error")
+                for v in e["context"].values():
+                    if e["category"] == "OBJECT_NOT_FOUND":
+                        self.assertIn(v[0], e["message"])
+            st, b, _ = self.req("POST", self.apath(ver, op="batch/associate/default"), {
+                "inputs": [{"from": {"id": c[1]}, "to": {"id": co[1]}},
+                           {"from": {"id": c[1]}, "to": {"id": co[0]}}]})
+            self.assertEqual(st, want, b)
+            self.assertEqual(b["results"][0]["to"], {"id": co[0]})
+            self.assertEqual(b["errors"], [{
+                "status": "error", "category": "OBJECT_NOT_FOUND",
+                "message": b["errors"][0]["message"], "context": {"toObjectId": [co[1]]}}])
+        self.assertEqual([(a["from"], a["to"]) for a in self.held()],
+                         [(c[0], co[0]), (c[1], co[0])])
+
+    def test_assoc_archiving_a_record_removes_its_associations(self):
+        c = self.mk("contacts", 2)
+        co = self.mk("companies", 1)
+        self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain(x, co[0], ("HUBSPOT_DEFINED", 1)) for x in c]})
+        self.assertEqual(len(self.held("companies", "contacts")), 2)
+        self.assertEqual(self.req("POST", V3 + "contacts/batch/archive",
+                                  {"inputs": [{"id": c[0]}]})[0], 204)
+        self.assertEqual([a["from"] for a in self.held()], [c[1]])
+        self.assertEqual([a["to"] for a in self.held("companies", "contacts")], [c[1]])
+        st, b, _ = self.req("POST", self.apath("v4", op="batch/read"), {"inputs": [{"id": c[0]}]})
+        self.assertEqual(st, 207)
+        self.assertEqual(b["errors"][0]["context"], {"fromObjectId": [c[0]]})
+        self.assertEqual(self.req("DELETE", V3 + "companies/" + co[0])[0], 204)
+        self.assertEqual(self.held(), [])
+        self.assertEqual(self.held("companies", "contacts"), [])
+
+    def test_assoc_custom_objects(self):
+        (c1,) = self.mk("contacts", 1)
+        (p1,) = self.mk("2-77", 1, name="x")
+        st, b, _ = self.req("GET", self.apath("v4", "contacts", "2-77", "labels"))
+        self.assertEqual((st, b), (200, {"results": []}))
+        for ver, want in (("v4", 207), ("2026-03", 207), ("2026-09", 200)):
+            st, b, _ = self.req("POST", self.apath(ver, "contacts", "2-77",
+                                                   "batch/associate/default"),
+                                {"inputs": [{"from": {"id": c1}, "to": {"id": p1}}]})
+            self.assertEqual(st, want, b)
+            self.assertEqual(b["results"], [])
+            self.assertEqual(b["errors"][0]["category"], "VALIDATION_ERROR")
+            self.assertEqual(b["errors"][0]["context"], {"fromObjectId": [c1],
+                                                         "toObjectId": [p1]})
+        # a HubSpot type is not valid for the pair
+        st, b, _ = self.req("POST", self.apath("v4", "contacts", "2-77"), {"inputs": [
+            self.ain(c1, p1, ("HUBSPOT_DEFINED", 279))]})
+        self.assertEqual(st, 207)
+        # an association definition (unlabelled, user-defined) and a label, via the control API
+        unl = self.ctl("POST", "/_sim/associations/contacts/2-77/labels",
+                       {"label": None})["results"][0]
+        self.assertEqual((unl["category"], unl["label"]), ("USER_DEFINED", None))
+        st, b, _ = self.req("POST", self.apath("v4", "0-1", "2-77", "labels"),
+                            {"label": "Sponsor", "name": "sponsor"})
+        sp = b["results"][0]
+        st, b, _ = self.req("POST", self.apath("2026-03", "contacts", "2-77"), {"inputs": [
+            self.ain(c1, p1, ("USER_DEFINED", sp["typeId"]))]})
+        self.assertEqual(st, 201, b)
+        self.assertEqual(b["results"], [{"fromObjectTypeId": "0-1", "fromObjectId": int(c1),
+                                         "toObjectTypeId": "2-77", "toObjectId": int(p1),
+                                         "labels": ["Sponsor"]}])
+        self.assertEqual(self.held("contacts", "2-77")[0]["types"], [unl, sp])
+        rev = self.held("2-77", "contacts")[0]
+        self.assertEqual((rev["from"], rev["to"]), (p1, c1))
+        self.assertEqual([t["typeId"] for t in rev["types"]],
+                         [unl["typeId"] + 1, sp["typeId"] + 1])
+
+    def test_assoc_request_shapes(self):
+        (c1,) = self.mk("contacts", 1)
+        (co,) = self.mk("companies", 1)
+        p = self.apath("v4")
+        cases = [
+            ({"inputs": [{"from": {"id": c1}, "to": {"id": co},
+                          "types": [{"associationTypeId": 279}]}]},
+             "Some required fields were not set: [associationCategory]"),
+            ({"inputs": [{"from": {"id": c1}, "to": {"id": co}, "types": [{}]}]},
+             "Some required fields were not set: [associationCategory, associationTypeId]"),
+            ({"inputs": [{"from": {"id": c1}, "to": {"id": co}}]},
+             "Some required fields were not set: [types]"),
+            ({"inputs": [{"to": {"id": co}, "types": [
+                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]},
+             "Some required fields were not set: [from]"),
+            ({"inputs": [{"from": {}, "to": {"id": co}, "types": [
+                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]},
+             "Some required fields were not set: [id]"),
+            ({}, "Some required fields were not set: [inputs]"),
+        ]
+        for body, msg in cases:
+            st, b, h = self.req("POST", p, body)
+            self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+            self.assertEqual(b["message"], msg)
+        for body, part in (
+                ({"inputs": [self.ain(c1, co, ("NOPE", 279))]}, "not one of the values"),
+                ({"inputs": [self.ain(c1, co, ("HUBSPOT_DEFINED", "x"))]},
+                 "Cannot deserialize value of type `int`"),
+                ({"inputs": [dict(self.ain(c1, co, ("HUBSPOT_DEFINED", 279)), extra=1)]},
+                 'Unrecognized field "extra"'),
+                ({"inputs": [{"from": {"id": c1}, "to": {"id": co},
+                              "types": [{"category": "HUBSPOT_DEFINED", "typeId": 279}]}]},
+                 'Unrecognized field "category"'),
+                ({"inputs": {"from": 1}}, "Cannot deserialize"),
+                ({"inputs": [{"from": "1", "to": {"id": co}, "types": []}]},
+                 "Cannot deserialize"),
+                ([], "Cannot deserialize")):
+            st, b, h = self.req("POST", p, body)
+            self.assertEqual(st, 400, body)
+            self.assertIn(part, b["message"])
+            self.assertTrue(b["message"].startswith("Invalid input JSON"))
+            self.assertNotIn("category", b)
+        st, b, h = self.req("POST", p, raw="{nope")
+        self.assertEqual(st, 400)
+        # numbers for ids and a digit string for the type id are coerced as Jackson does
+        st, b, h = self.req("POST", p, {"inputs": [{
+            "from": {"id": int(c1)}, "to": {"id": int(co)},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": "1"}]}]})
+        self.assertEqual(st, 201, b)
+        self.assertEqual(b["results"][0]["labels"], ["Primary"])
+        # unknown object types, paths, methods, media type
+        for f, t in (("foo", "companies"), ("contacts", "2-x"), ("contacts", "foo")):
+            st, b, h = self.req("POST", self.apath("v4", f, t), {"inputs": []})
+            self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+            self.assertEqual(b["message"], "Unable to infer object type from: %s"
+                             % (f if f == "foo" else t))
+        self.assertEqual(self.req("POST", self.apath("v4", op="batch/nope"), {})[0], 404)
+        self.assertEqual(self.req("POST", self.apath("2025-03", op="batch/read"), {})[0], 404)
+        self.assertEqual(self.req("GET", self.apath("v4", op="batch/read"))[0], 405)
+        st, b, h = self.req("POST", self.apath("v4", op="batch/read"),
+                            {"inputs": [{"id": c1}]},
+                            {"Authorization": "Bearer pat-test", "Content-Type": "text/plain"})
+        self.assertEqual(st, 415)
+
+    def test_assoc_auth_scopes_rate_limits(self):
+        (c1,) = self.mk("contacts", 1)
+        (co,) = self.mk("companies", 1)
+        body = {"inputs": [self.ain(c1, co, ("HUBSPOT_DEFINED", 279))]}
+        for path in (self.apath("v4"), self.apath("2026-09", op="labels")):
+            st, b, h = self.req("POST", path, body if "batch" in path else {"label": "a",
+                                                                              "name": "a"},
+                                {"Content-Type": "application/json"})
+            self.assert_error(st, b, h, 401, "INVALID_AUTHENTICATION")
+        st, b, h = self.req("POST", self.apath("v4"), body, RO)
+        self.assert_error(st, b, h, 403, "MISSING_SCOPES")
+        self.assertEqual(b["errors"][0]["context"]["requiredGranularScopes"],
+                         ["crm.objects.contacts.write"])
+        # read scopes suffice for batch/read and the labels
+        self.req("POST", self.apath("v4"), body)
+        self.assertEqual(self.req("POST", self.apath("v4", op="batch/read"),
+                                  {"inputs": [{"id": c1}]}, RO)[0], 200)
+        self.assertEqual(self.req("GET", self.apath("2026-03", op="labels"), headers=RO)[0], 200)
+        # both types' scopes are needed
+        self.config(tokens={"pat-c": ["crm.objects.contacts.write"],
+                            "pat-ct": ["crm.objects.contacts.read", "tickets"]})
+        c = {"Authorization": "Bearer pat-c", "Content-Type": "application/json"}
+        st, b, h = self.req("POST", self.apath("v4", op="batch/archive"),
+                            {"inputs": [{"from": {"id": c1}, "to": [{"id": co}]}]}, c)
+        self.assert_error(st, b, h, 403, "MISSING_SCOPES")
+        self.assertEqual(b["errors"][0]["context"]["requiredGranularScopes"],
+                         ["crm.objects.companies.write"])
+        ct = {"Authorization": "Bearer pat-ct", "Content-Type": "application/json"}
+        st, b, h = self.req("POST", self.apath("v4", "tickets", "contacts", "batch/read"),
+                            {"inputs": [{"id": "1"}]}, ct)
+        self.assertEqual(st, 207, b)
+        st, b, h = self.req("POST", self.apath("v4", "tickets", "contacts"),
+                            {"inputs": [self.ain("1", c1, ("HUBSPOT_DEFINED", 16))]}, ct)
+        self.assertEqual(b["errors"][0]["context"]["requiredGranularScopes"],
+                         ["crm.objects.contacts.write"])
+        # one ten-second budget with the objects API, the same headers, the same 429 (a
+        # fresh token: a window of its own)
+        self.config(rate_limit_max=3, rate_limit_interval_ms=10000, tokens={"pat-r": "all"})
+        r = {"Authorization": "Bearer pat-r", "Content-Type": "application/json"}
+        rem = []
+        for path, b_ in ((V3 + "contacts/batch/read", {"inputs": [{"id": c1}]}),
+                         (self.apath("v4", op="batch/read"), {"inputs": [{"id": c1}]}),
+                         (self.apath("2026-09", op="batch/associate/default"),
+                          {"inputs": [{"from": {"id": c1}, "to": {"id": co}}]})):
+            st, b, h = self.req("POST", path, b_, r)
+            self.assertEqual(st, 200, b)
+            self.assertEqual(h["x-hubspot-ratelimit-max"], "3")
+            self.assertEqual(h["x-hubspot-ratelimit-interval-milliseconds"], "10000")
+            self.assertIn("x-hubspot-ratelimit-daily-remaining", h)
+            rem.append(h["x-hubspot-ratelimit-remaining"])
+        self.assertEqual(rem, ["2", "1", "0"])
+        for path in (self.apath("v4"), self.apath("2026-03", op="labels")):
+            st, b, h = self.req("GET" if path.endswith("labels") else "POST", path,
+                                None if path.endswith("labels") else body, r)
+            self.assert_error(st, b, h, 429)
+            self.assertEqual(b["policyName"], "TEN_SECONDLY_ROLLING")
+            self.assertEqual(h["x-hubspot-ratelimit-remaining"], "0")
+        self.assertEqual(self.req("GET", V3 + "contacts", headers=r)[0], 429)
+
+    def test_assoc_faults_log_and_shuffle(self):
+        c = self.mk("contacts", 6)
+        (co,) = self.mk("companies", 1)
+        self.ctl("DELETE", "/_sim/requests")
+        body = {"inputs": [self.ain(x, co, ("HUBSPOT_DEFINED", 279)) for x in c]}
+        self.fault(status=503, match="/associations/", count=1)
+        self.fault(drop=True, match="associate/default")
+        st, b, h = self.req("POST", self.apath("v4"), body)
+        self.assert_error(st, b, h, 503)
+        self.assertEqual(self.held(), [])
+        # applied, then the answer lost
+        self.fault(drop=True, apply=True, match="/associations/")
+        with self.assertRaises((http.client.HTTPException, OSError)):
+            self.req("POST", self.apath("2026-03"), body)
+        self.conn.close()
+        self.assertEqual(len(self.held()), 6)
+        with self.assertRaises((http.client.HTTPException, OSError)):
+            self.req("POST", self.apath("v4", op="batch/associate/default"),
+                     {"inputs": [{"from": {"id": c[0]}, "to": {"id": co}}]})
+        self.conn.close()
+        # delays and header overrides apply too
+        self.fault(delay_ms=150, headers={"X-Extra": "1"}, match="batch/read")
+        t0 = time.time()
+        st, b, h = self.req("POST", self.apath("v4", "companies", "contacts", "batch/read"),
+                            {"inputs": [{"id": co}]})
+        self.assertGreaterEqual(time.time() - t0, 0.14)
+        self.assertEqual((st, h["x-extra"]), (200, "1"))
+        # results are not in input order
+        got = [str(t["toObjectId"]) for t in b["results"][0]["to"]]
+        self.assertEqual(sorted(got, key=int), c)
+        st, b, _ = self.req("POST", self.apath("v4"), body)
+        order = [str(r["fromObjectId"]) for r in b["results"]]
+        self.assertEqual(sorted(order, key=int), c)
+        self.assertNotEqual(order, c)
+        # envelope faults work on association batch/create and batch/read
+        self.fault(envelope_status="PROCESSING", match="/associations/")
+        st, b, _ = self.req("POST", self.apath("v4", op="batch/read"), {"inputs": [{"id": c[0]}]})
+        self.assertEqual((st, b["status"]), (200, "PROCESSING"))
+        # a replacing fault's default answer on a date version's create
+        self.fault(results=False, match="2026-09", status=200)
+        st, b, _ = self.req("POST", self.apath("2026-09"), body)
+        self.assertEqual((st, b["results"]), (200, []))
+        # the log
+        log = self.log()
+        self.assertEqual([(r["method"], r["path"], r["status"], r["ninputs"]) for r in log], [
+            ("POST", self.apath("v4"), 503, 6),
+            ("POST", self.apath("2026-03"), 0, 6),
+            ("POST", self.apath("v4", op="batch/associate/default"), 0, 1),
+            ("POST", self.apath("v4", "companies", "contacts", "batch/read"), 200, 1),
+            ("POST", self.apath("v4"), 201, 6),
+            ("POST", self.apath("v4", op="batch/read"), 200, 1),
+            ("POST", self.apath("2026-09"), 200, 6)])
+        self.assertEqual(log[0]["body"], body)
+        self.assertEqual(log[0]["fault"], {"status": 503, "match": "/associations/"})
+
+    def test_assoc_sink_mode(self):
+        self.config(mode="sink")
+        st, b, _ = self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain("1", "2", ("HUBSPOT_DEFINED", 279))]})
+        self.assertEqual((st, b["results"][0]["fromObjectId"]), (201, 1))
+        st, b, _ = self.req("POST", self.apath("2026-09", op="batch/associate/default"),
+                            {"inputs": [{"from": {"id": "1"}, "to": {"id": "2"}}]})
+        self.assertEqual(b["results"][0]["associationSpec"]["associationTypeId"], 279)
+        self.assertEqual(self.raw_req("POST", self.apath("v4", op="batch/archive"), {
+            "inputs": [{"from": {"id": "1"}, "to": [{"id": "2"}]}]})[0], 204)
+        self.assertEqual(self.held(), [])
+
+    def test_simctl_associations(self):
+        (c1,) = self.mk("contacts", 1)
+        (co,) = self.mk("companies", 1)
+        self.assertEqual(self.simctl("assoc-label", "contacts", "companies",
+                                     '{"label": "Manager", "typeId": 500, '
+                                     '"inverseTypeId": 501}')[0], 0)
+        self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain(c1, co, ("USER_DEFINED", 500))]})
+        self.assertEqual(self.simctl("associations", "companies", "contacts")[1],
+                         '%s\t%s\tHUBSPOT_DEFINED:280,USER_DEFINED:501:Manager\n' % (co, c1))
+        self.assertEqual(self.simctl("associations", "0-1", "0-2")[1],
+                         '%s\t%s\tHUBSPOT_DEFINED:279,USER_DEFINED:500:Manager\n' % (c1, co))
+        out = self.simctl("assoc-labels", "contacts", "companies")[1]
+        self.assertEqual(out, "HUBSPOT_DEFINED:279\nHUBSPOT_DEFINED:1:Primary\n"
+                              "USER_DEFINED:500:Manager\n")
+
+    # ------------------------------------------------------------------ what the client's
+    # association keys rely on
+    def test_company_domain_is_searchable_not_a_key(self):
+        props = self.req("GET", "/crm/v3/properties/companies")[1]["results"]
+        byname = {p["name"]: p for p in props}
+        self.assertIn("domain", byname)
+        self.assertIs(byname["domain"]["hasUniqueValue"], False)
+        self.assertIs(byname["company_code"]["hasUniqueValue"], True)
+        for t in ("contacts", "companies", "deals", "tickets", "2-5", "products"):
+            for p in self.req("GET", "/crm/properties/2026-09/" + t)[1]["results"]:
+                self.assertIsInstance(p.get("hasUniqueValue"), bool, (t, p["name"]))
+        self.assertIs(self.req("GET", "/crm/v3/properties/companies/domain")[1]
+                      ["hasUniqueValue"], False)
+        co = self.mk("companies", 1, domain="a.com") + self.mk("companies", 1, domain="b.com") \
+            + self.mk("companies", 1, domain="a.com") + self.mk("companies", 1, domain="c.com")
+        # batch/read by domain: 400 (not a unique property)
+        for prefix in (V3, "/crm/objects/2026-03/", "/crm/objects/2026-09/"):
+            st, b, h = self.req("POST", prefix + "companies/batch/read", {
+                "idProperty": "domain", "inputs": [{"id": "a.com"}], "properties": ["domain"]})
+            self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+            self.assertEqual(b["message"], "Unable to perform update/upsert by non-unique 0-2 "
+                             "property domain")
+        # search IN on domain: the live matching records
+        self.req("POST", V3 + "companies/batch/archive", {"inputs": [{"id": co[2]}]})
+        st, b, h = self.req("POST", V3 + "companies/search", {
+            "filterGroups": [{"filters": [{"propertyName": "domain", "operator": "IN",
+                                           "values": ["a.com", "c.com", "zz.com"]}]}],
+            "properties": ["domain"], "limit": 100})
+        self.assertEqual(st, 200, b)
+        self.assertEqual(b["total"], 2)
+        self.assertEqual(sorted((r["id"], r["properties"]["domain"]) for r in b["results"]),
+                         [(co[0], "a.com"), (co[3], "c.com")])
+        self.assertNotIn("x-hubspot-ratelimit-max", h)
 
 class SimProcessTest(unittest.TestCase):
     def test_port_file_and_sigterm(self):
