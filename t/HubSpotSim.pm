@@ -20,7 +20,8 @@
 # (what the simulator holds; ids as strings, types [{category, typeId, label}]),
 # association_labels($from, $to) -> [ {category, typeId, label} ],
 # define_association_label($from, $to, \%def) -> [ new types ] (def: label (undef =
-# unlabelled), name, inverseLabel, category, typeId, inverseTypeId).  api($method, $path, $body, $token) calls the API
+# unlabelled), name, inverseLabel, category, typeId, inverseTypeId).
+# api($method, $path, $body, $token) calls the API
 # itself and returns ($status, $decoded_body); api_raw($method, $path, $body, $token,
 # \%headers) returns ($status, $raw_content, \%response_headers) (names lower-case; status
 # 599 when HTTP::Tiny got no complete answer).
