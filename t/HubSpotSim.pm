@@ -16,7 +16,12 @@
 # since => seq, status => N) -> [ {...}, ... ], clear_requests, stats -> {...},
 # objects($type) -> [ non-archived objects ], object_by($type, $prop, $value) -> {...} | undef
 # (email compared case-insensitively), count($type), daily_reset,
-# set_properties($type, \@properties).  api($method, $path, $body, $token) calls the API
+# set_properties($type, \@properties), associations($from, $to) -> [ {from, to, types} ]
+# (what the simulator holds; ids as strings, types [{category, typeId, label}]),
+# association_labels($from, $to) -> [ {category, typeId, label} ],
+# define_association_label($from, $to, \%def) -> [ new types ] (def: label (undef =
+# unlabelled), name, inverseLabel, category, typeId, inverseTypeId).
+# api($method, $path, $body, $token) calls the API
 # itself and returns ($status, $decoded_body); api_raw($method, $path, $body, $token,
 # \%headers) returns ($status, $raw_content, \%response_headers) (names lower-case; status
 # 599 when HTTP::Tiny got no complete answer).
@@ -240,6 +245,26 @@ sub set_properties
 	my ($self, $type, $props) = @_;
 	$self->_control('POST', "/_sim/properties/$type", { properties => $props });
 	return;
+}
+
+sub associations
+{
+	my ($self, $from, $to) = @_;
+	return $self->_control('GET', "/_sim/associations/$from/$to")->{results};
+}
+
+sub association_labels
+{
+	my ($self, $from, $to) = @_;
+	return $self->_control('GET', "/_sim/associations/$from/$to/labels")->{results};
+}
+
+sub define_association_label
+{
+	my ($self, $from, $to, $def) = @_;
+	my %d = %{ $def || {} };
+	$d{label} = undef unless exists $d{label};
+	return $self->_control('POST', "/_sim/associations/$from/$to/labels", \%d)->{results};
 }
 
 sub requests

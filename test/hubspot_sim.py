@@ -12,6 +12,9 @@ and exits 0.  Behaves as shared/hubspot-api/REFERENCE.md says HubSpot does:
       POST batch/{upsert,update,create,read,archive}, GET list, GET/PATCH/DELETE {id},
       POST (create one), POST search
   /crm/v3/properties/{t}[/{name}]  and  /crm/properties/{YYYY-MM}/{t}[/{name}]   (GET)
+  /crm/v4/associations/{from}/{to}/...  and  /crm/associations/{YYYY-MM}/{from}/{to}/...
+      POST batch/{create, associate/default, read, archive, labels/archive}, GET|POST labels
+      (see "Associations" below)
   t = plural name or 0-N of a standard type, 2-N, p_name or pNNN_name.
   Tokens: pat-test (all scopes), pat-readonly (crm.objects.*.read, crm.schemas.*.read).
 
@@ -29,6 +32,51 @@ and exits 0.  Behaves as shared/hubspot-api/REFERENCE.md says HubSpot does:
   keys upserts and batch/read), an unknown type ("Unable to infer object type from: X"),
   duplicate ids, > 100 inputs, a malformed body (with strict_fields: unknown fields, e.g.
   idProperty in batch/archive inputs, which take only the record id).
+
+Associations (REFERENCE.md section 13).  Stored per (from type, from id, to type, to id) as a
+set of types {category, typeId}, mirrored: every change is also made from the other side with
+the inverse types, so reading companies -> contacts shows what contacts -> companies created.
+  Types of a pair: the HUBSPOT_DEFINED ones of HS_ASSOC (section 13's table: 279/280 unlabelled,
+  1/2 "Primary", ...; reverse ids of subscriptions' types 296/298/300/302 are the simulator's;
+  13 "Parent Company" <-> 14 "Child Company"), plus user-defined labels (POST labels or the
+  control API).  A label gets one typeId per direction: N from -> to, N + 1 to -> from (ids from
+  1001 up); between two records of one type the same id both ways (unless inverseLabel
+  differs).  Pairs not in HS_ASSOC (custom objects, other standard types) have no default
+  association; the control API can give them an unlabelled user-defined type (label null).
+  Unlabelled types read back with label null.
+  batch/create: the pair's types become exactly the given ones (the union of the batch's inputs
+    for that pair) plus the pair's unlabelled type: labels not given are removed.  Results, one
+    per pair: {"fromObjectTypeId":"0-1","fromObjectId":1001,"toObjectTypeId":"0-2",
+    "toObjectId":1002,"labels":["Manager"]} (labels of the labelled types now on the pair).
+    v4 / 2026-03: 201, 207 when some inputs failed; 2026-09: 200 (with errors[]).
+  batch/associate/default: adds the HUBSPOT_DEFINED unlabelled type (labels kept); 200 (207 in
+    v4 / 2026-03 with errors); results {"from":{"id"},"to":{"id"},"associationSpec":{
+    "associationCategory":"HUBSPOT_DEFINED","associationTypeId":279}}.  A pair without one
+    (custom objects): per-input VALIDATION_ERROR, context {fromObjectId, toObjectId}.
+  batch/read: {"inputs":[{"id","after"?}]} -> [{"from":{"id"},"to":[{"toObjectId":N,
+    "associationTypes":[{"category","typeId","label"}]}],"paging"?:{"next":{"after"}}}], to ids
+    ascending, <= 500 a page (after: opaque).  An id with no associations (unknown, archived):
+    per-input OBJECT_NOT_FOUND "No company is associated with contact 5.", context
+    {"fromObjectId":["5"]}.  200; 207 in v4 / 2026-03 when some failed.
+  batch/archive ({"from":{"id"},"to":[{"id"}...]}): removes every type between the pairs;
+    batch/labels/archive (body as create): removes the given types, the unlabelled type takes
+    every label with it; a type the pair does not have -> 400.  v4: 204; date versions: 200
+    {"status":"COMPLETE","results":[],...}.  Unknown ids are no error (nothing to remove).
+  Per-input errors for unknown or archived records (create, associate/default), each (side, id)
+  once a batch: {"status":"error","category":"OBJECT_NOT_FOUND","message":"Could not get
+  CONTACT object 999 (the 'from' side ...","context":{"fromObjectId":["999"]}} (or
+  toObjectId); a type not valid for the pair: VALIDATION_ERROR with context fromObjectId,
+  toObjectId, associationTypeId.
+  Whole-request 400s: > 2,000 inputs (read: > 1,000), no inputs, duplicate (from, to, type)
+  (associate/default: (from, to)) -> "Duplicate associations found in batch input: [1001 ->
+  1002 HUBSPOT_DEFINED 279]. ..." with context {fromObjectId, toObjectId}, a type without
+  associationCategory / associationTypeId ("Some required fields were not set: [...]"),
+  malformed bodies, unknown object types.  Scopes: both types' write scopes (read scopes for
+  batch/read and GET labels).  Archiving a record removes its associations.  Inline
+  "associations" of objects batch/create are accepted and ignored.
+  GET labels -> {"results":[{"category","typeId","label"}]} (unlabelled first, then HubSpot's,
+  then the others); POST labels {"label","name","inverseLabel"?} -> 200 {"results":[the new
+  from -> to type]}; a label or name the pair has -> 400.
 
 Order of one API call: read the body; request target (path?query) longer than max_url_length
 -> 414 text/html page as HubSpot's edge (Cloudflare) sends it, no correlation id, not rate
@@ -48,6 +96,11 @@ Control API (no auth, JSON, not logged, never faulted):
   GET|DELETE /_sim/stats           calls, by_status, inputs, rate_limited, max_in_flight, ...
   GET /_sim/objects/{t}            stored objects incl. archived, by id
   GET|POST /_sim/properties/{t}    POST {"properties": [Property...]} replaces t's schema
+  GET /_sim/associations/{from}/{to}         {"results": [{"from": "1001", "to": "1002",
+                                   "types": [{category, typeId, label}]}]} (ids ascending)
+  GET|POST /_sim/associations/{from}/{to}/labels   the pair's types; POST {"label": "X" |
+                                   null, "name", "inverseLabel", "category" (USER_DEFINED),
+                                   "typeId", "inverseTypeId"} defines one (and its inverse)
   POST /_sim/daily_reset           reset the daily counters
 
 Config keys (DEFAULT_CONFIG; defaults are HubSpot's behaviour):

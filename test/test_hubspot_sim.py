@@ -2111,12 +2111,14 @@ class SimTest(unittest.TestCase):
         # a type the pair does not have: 400, nothing removed
         self.req("POST", self.apath("v4"), {"inputs": [self.ain(c1, co[0], ("USER_DEFINED", mgr))]})
         st, b, h = self.req("POST", self.apath("v4", op="batch/labels/archive"), {"inputs": [
-            self.ain(c1, co[0], ("USER_DEFINED", mgr)), self.ain(c1, co[0], ("HUBSPOT_DEFINED", 2))]})
+            self.ain(c1, co[0], ("USER_DEFINED", mgr)),
+            self.ain(c1, co[0], ("HUBSPOT_DEFINED", 2))]})
         self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
         self.assertEqual(len(self.held()[0]["types"]), 2)
         # duplicates
         st, b, h = self.req("POST", self.apath("2026-03", op="batch/labels/archive"), {"inputs": [
-            self.ain(c1, co[0], ("USER_DEFINED", mgr)), self.ain(c1, co[0], ("USER_DEFINED", mgr))]})
+            self.ain(c1, co[0], ("USER_DEFINED", mgr)),
+            self.ain(c1, co[0], ("USER_DEFINED", mgr))]})
         self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
         self.assertIn("Duplicate", b["message"])
         # unknown records: nothing to remove
@@ -2519,6 +2521,28 @@ class SimTest(unittest.TestCase):
             ("POST", self.apath("2026-09"), 200, 6)])
         self.assertEqual(log[0]["body"], body)
         self.assertEqual(log[0]["fault"], {"status": 503, "match": "/associations/"})
+
+    def test_assoc_not_done_envelope_writes_nothing(self):
+        (c1,) = self.mk("contacts", 1)
+        (co,) = self.mk("companies", 1)
+        body = {"inputs": [self.ain(c1, co, ("HUBSPOT_DEFINED", 1))]}
+        self.fault(envelope_status="PENDING", results=False, match="/associations/")
+        st, b, _ = self.req("POST", self.apath("v4"), body)
+        self.assertEqual((st, b["status"], b["results"]), (201, "PENDING", []))
+        self.assertEqual(self.held(), [])
+        # a request HubSpot rejects as a whole still gets its 400
+        self.fault(envelope_status="PENDING", results=False, match="/associations/")
+        st, b, h = self.req("POST", self.apath("v4"), {"inputs": body["inputs"] * 2})
+        self.assert_error(st, b, h, 400, "VALIDATION_ERROR")
+        # the identical request, later, does it
+        st, b, _ = self.req("POST", self.apath("v4"), body)
+        self.assertEqual((st, b["results"][0]["labels"]), (201, ["Primary"]))
+        self.assertEqual(len(self.held()), 1)
+        # error_context applies to association errors too
+        self.config(error_context="empty")
+        st, b, _ = self.req("POST", self.apath("v4"), {"inputs": [
+            self.ain("999", co, ("HUBSPOT_DEFINED", 1))]})
+        self.assertEqual((st, b["errors"][0]["context"]), (207, {}))
 
     def test_assoc_sink_mode(self):
         self.config(mode="sink")
