@@ -3,7 +3,7 @@ MODULE_big = hubspot_fdw
 OBJS = hubspot_fdw.o \
 	src/options.o src/convert.o src/http.o src/hubspot_api.o src/dispatch.o \
 	src/ratelimit.o src/keys.o src/input.o src/resolve.o src/batch.o src/queue.o src/queue_write.o src/modify.o src/search.o src/scan.o \
-	src/worker.o src/drain.o src/functions.o src/push.o src/import.o src/callworker.o src/assoc.o
+	src/worker.o src/drain.o src/functions.o src/push.o src/import.o src/callworker.o src/assoc.o src/assoc_table.o
 
 EXTENSION = hubspot_fdw
 DATA = hubspot_fdw--0.1.sql hubspot_fdw--0.2.sql hubspot_fdw--0.1--0.2.sql

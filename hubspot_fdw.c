@@ -21,6 +21,7 @@
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
+#include "assoc_table.h"
 #include "dispatch.h"
 #include "import.h"
 #include "modify.h"
@@ -145,19 +146,98 @@ _PG_init(void)
 	hs_worker_register_launcher();
 }
 
+/*
+ * Association tables (from_type, to_type) are scanned by assoc_table.c;
+ * their plans carry its tag, so the executor's calls route by the plan.
+ */
+static bool
+is_assoc_table(Oid relid)
+{
+	return HS_TABLE_IS_ASSOC(hs_table_get(relid));
+}
+
+static void
+route_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
+{
+	if (is_assoc_table(relid))
+		hs_assoc_rel_size(root, baserel, relid);
+	else
+		hsGetForeignRelSize(root, baserel, relid);
+}
+
+static void
+route_paths(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
+{
+	if (is_assoc_table(relid))
+		hs_assoc_paths(root, baserel, relid);
+	else
+		hsGetForeignPaths(root, baserel, relid);
+}
+
+static ForeignScan *
+route_plan(PlannerInfo *root, RelOptInfo *baserel, Oid relid, ForeignPath *best_path,
+		   List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	if (is_assoc_table(relid))
+		return hs_assoc_plan(root, baserel, relid, best_path, tlist, scan_clauses, outer_plan);
+	return hsGetForeignPlan(root, baserel, relid, best_path, tlist, scan_clauses, outer_plan);
+}
+
+#define ASSOC_SCAN(node) hs_assoc_scan_plan((ForeignScan *) (node)->ss.ps.plan)
+
+static void
+route_begin(ForeignScanState *node, int eflags)
+{
+	if (ASSOC_SCAN(node))
+		hs_assoc_begin(node, eflags);
+	else
+		hsBeginForeignScan(node, eflags);
+}
+
+static TupleTableSlot *
+route_iterate(ForeignScanState *node)
+{
+	return ASSOC_SCAN(node) ? hs_assoc_iterate(node) : hsIterateForeignScan(node);
+}
+
+static void
+route_rescan(ForeignScanState *node)
+{
+	if (ASSOC_SCAN(node))
+		hs_assoc_rescan(node);
+	else
+		hsReScanForeignScan(node);
+}
+
+static void
+route_end(ForeignScanState *node)
+{
+	if (!ASSOC_SCAN(node))
+		hsEndForeignScan(node);
+}
+
+static void
+route_explain(ForeignScanState *node, ExplainState *es)
+{
+	if (ASSOC_SCAN(node))
+		hs_assoc_explain(node, es);
+	else
+		hsExplainForeignScan(node, es);
+}
+
 Datum
 hubspot_fdw_handler(PG_FUNCTION_ARGS)
 {
 	FdwRoutine *r = makeNode(FdwRoutine);
 
-	r->GetForeignRelSize = hsGetForeignRelSize;
-	r->GetForeignPaths = hsGetForeignPaths;
-	r->GetForeignPlan = hsGetForeignPlan;
-	r->BeginForeignScan = hsBeginForeignScan;
-	r->IterateForeignScan = hsIterateForeignScan;
-	r->ReScanForeignScan = hsReScanForeignScan;
-	r->EndForeignScan = hsEndForeignScan;
-	r->ExplainForeignScan = hsExplainForeignScan;
+	r->GetForeignRelSize = route_rel_size;
+	r->GetForeignPaths = route_paths;
+	r->GetForeignPlan = route_plan;
+	r->BeginForeignScan = route_begin;
+	r->IterateForeignScan = route_iterate;
+	r->ReScanForeignScan = route_rescan;
+	r->EndForeignScan = route_end;
+	r->ExplainForeignScan = route_explain;
 
 	r->AddForeignUpdateTargets = hsAddForeignUpdateTargets;
 	r->PlanForeignModify = hsPlanForeignModify;

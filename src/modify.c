@@ -32,6 +32,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "assoc_table.h"
 #include "batch.h"
 #include "dispatch.h"
 #include "modify.h"
@@ -142,11 +143,20 @@ void
 hsAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 						  RangeTblEntry *target_rte, Relation target_relation)
 {
-	int			attno = id_column(target_relation);
-	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(target_relation), attno - 1);
-	Var		   *var = makeVar(rtindex, attno, att->atttypid, att->atttypmod,
-							  att->attcollation, 0);
+	int			attno;
+	Form_pg_attribute att;
+	Var		   *var;
 
+	/* an association's row is its identity: DELETE unlinks what it read */
+	if (HS_TABLE_IS_ASSOC(hs_table_get(RelationGetRelid(target_relation))))
+	{
+		add_row_identity_var(root, (Var *) makeWholeRowVar(target_rte, rtindex, 0, false),
+							 rtindex, "wholerow");
+		return;
+	}
+	attno = id_column(target_relation);
+	att = TupleDescAttr(RelationGetDescr(target_relation), attno - 1);
+	var = makeVar(rtindex, attno, att->atttypid, att->atttypmod, att->attcollation, 0);
 	add_row_identity_var(root, var, rtindex, "hubspot_id");
 
 	/*
@@ -168,6 +178,13 @@ hsPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
 	bool		if_absent = false;
 
+	if (HS_TABLE_IS_ASSOC(hs_table_get(rte->relid)) &&
+		(operation == CMD_UPDATE || plan->onConflictAction != ONCONFLICT_NONE))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("association table \"%s\" takes INSERT and DELETE only",
+						get_rel_name(rte->relid)),
+				 errhint("To move a link, DELETE it and INSERT the new one; linking twice is harmless.")));
 	if (plan->onConflictAction == ONCONFLICT_UPDATE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -243,7 +260,8 @@ begin_state(EState *estate, ResultRelInfo *rinfo, CmdType cmd)
 		userid = hs_result_rel_user(rinfo, estate);
 	/* fail now, not in the worker, if there is no token */
 	st->token = hs_token_get(st->server->serverid, userid);
-	if (st->table->delivery == HS_DELIVERY_ON_COMMIT)
+	/* associations are always queued: they wait for their records' writes */
+	if (st->table->delivery == HS_DELIVERY_ON_COMMIT || HS_TABLE_IS_ASSOC(st->table))
 		st->writer = hs_queue_open_as(userid);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hubspot_fdw row",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -267,7 +285,14 @@ hsBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("INSERT ... ON CONFLICT DO NOTHING is not supported with delivery 'immediate'"),
 				 errhint("Use delivery 'on_commit', or hubspot_batch_read() before hubspot_batch_create().")));
-	if (st->cmd == CMD_UPDATE || st->cmd == CMD_DELETE)
+	if (st->cmd == CMD_DELETE && HS_TABLE_IS_ASSOC(st->table))
+	{
+		st->junk_row = ExecFindJunkAttributeInTlist(outerPlanState(mtstate)->plan->targetlist,
+													"wholerow");
+		if (!AttributeNumberIsValid(st->junk_row))
+			elog(ERROR, "could not find junk wholerow column");
+	}
+	else if (st->cmd == CMD_UPDATE || st->cmd == CMD_DELETE)
 	{
 		Plan	   *subplan = outerPlanState(mtstate)->plan;
 
@@ -368,6 +393,16 @@ queue_input(HsModifyState *st, HsOp op, HsInput *in, HsProps *props)
 				 in->id_property, in->id, props ? hs_props_jsonb(props) : NULL);
 }
 
+/* An association table's row: one associate or dissociate queued. */
+static void
+queue_assoc(HsModifyState *st, TupleTableSlot *slot, HsOp op)
+{
+	HsAssoc    *a = hs_assoc_of_row(st->table, st->rel, slot, op);
+
+	hs_queue_put(st->writer, st->server->serverid, st->table->object_type, op, NULL,
+				 hs_assoc_key(a), hs_assoc_input_jsonb(a));
+}
+
 /* RETURNING of an immediate INSERT sees the id HubSpot gave. */
 static void
 store_id(HsModifyState *st, TupleTableSlot *slot, Jsonb *result, MemoryContext cxt)
@@ -410,6 +445,13 @@ hsExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 
 	MemoryContextReset(st->rowcxt);
 	old = MemoryContextSwitchTo(st->rowcxt);
+	if (HS_TABLE_IS_ASSOC(st->table))
+	{
+		for (i = 0; i < *numSlots; i++)
+			queue_assoc(st, slots[i], HS_OP_ASSOCIATE);
+		MemoryContextSwitchTo(old);
+		return slots;
+	}
 	ins = palloc(sizeof(HsInput *) * *numSlots);
 	for (i = 0; i < *numSlots; i++)
 	{
@@ -527,7 +569,8 @@ hsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 
 	MemoryContextReset(st->rowcxt);
 	old = MemoryContextSwitchTo(st->rowcxt);
-	keyed_write(st, HS_OP_ARCHIVE, junk_id(st, planSlot), NULL);
+	if (!HS_TABLE_IS_ASSOC(st->table))
+		keyed_write(st, HS_OP_ARCHIVE, junk_id(st, planSlot), NULL);
 	MemoryContextSwitchTo(old);
 	if (AttributeNumberIsValid(st->junk_row))
 	{
@@ -546,6 +589,12 @@ hsExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 			/* the values must outlive the plan slot's tuple */
 			ExecForceStoreHeapTuple(&tup, slot, false);
 			ExecMaterializeSlot(slot);
+			if (HS_TABLE_IS_ASSOC(st->table))
+			{
+				old = MemoryContextSwitchTo(st->rowcxt);
+				queue_assoc(st, slot, HS_OP_DISSOCIATE);
+				MemoryContextSwitchTo(old);
+			}
 		}
 	}
 	return slot;

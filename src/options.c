@@ -53,7 +53,10 @@ static const HsOption valid_options[] = {
 	{"id_property", ForeignTableRelationId},
 	{"delivery", ForeignTableRelationId},
 	{"archived", ForeignTableRelationId},
+	{"from_type", ForeignTableRelationId},
+	{"to_type", ForeignTableRelationId},
 	{"property", AttributeRelationId},
+	{"side", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 
@@ -304,8 +307,17 @@ check_option_value(DefElem *def)
 		(void) bool_option(name, value);
 	else if (strcmp(name, "max_answer_bytes") == 0)
 		int_option(name, value, 1024, 1024 * 1024 * 1024);
-	else if (strcmp(name, "object_type") == 0)
+	else if (strcmp(name, "object_type") == 0 || strcmp(name, "from_type") == 0 ||
+			 strcmp(name, "to_type") == 0)
 		hs_check_object_type(value);
+	else if (strcmp(name, "side") == 0)
+	{
+		if (strcmp(value, "from") != 0 && strcmp(value, "to") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"side\": \"%s\"", value),
+					 errhint("Use \"from\" or \"to\": which record of the association the column names.")));
+	}
 	else if (strcmp(name, "id_property") == 0)
 		hs_check_property_name("option \"id_property\"", value);
 	else if (strcmp(name, "property") == 0)
@@ -333,6 +345,7 @@ hs_validate_options(List *options, Oid catalog)
 {
 	ListCell   *lc;
 	bool		have_object_type = false;
+	int			have_pair = 0;
 	bool		have_token = false;
 
 	foreach(lc, options)
@@ -362,6 +375,8 @@ hs_validate_options(List *options, Oid catalog)
 		check_option_value(def);
 		if (strcmp(def->defname, "object_type") == 0)
 			have_object_type = true;
+		if (strcmp(def->defname, "from_type") == 0 || strcmp(def->defname, "to_type") == 0)
+			have_pair++;
 		if (strcmp(def->defname, "access_token") == 0)
 			have_token = true;
 	}
@@ -377,7 +392,13 @@ hs_validate_options(List *options, Oid catalog)
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("option \"access_token\" is required for a hubspot_fdw user mapping"),
 				 errhint("Add OPTIONS (access_token 'pat-...') with the private app's token.")));
-	if (catalog == ForeignTableRelationId && !have_object_type)
+	if (catalog == ForeignTableRelationId && have_pair > 0 &&
+		(have_pair != 2 || have_object_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("an association table takes both \"from_type\" and \"to_type\", and no \"object_type\""),
+				 errhint("For example OPTIONS (from_type 'contacts', to_type 'companies').")));
+	if (catalog == ForeignTableRelationId && !have_object_type && have_pair == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("option \"object_type\" is required for a hubspot_fdw foreign table"),
@@ -520,6 +541,11 @@ hs_table_get(Oid relid)
 
 	t->relid = relid;
 	t->object_type = opt_string(ft->options, "object_type", NULL);
+	t->from_type = opt_string(ft->options, "from_type", NULL);
+	t->to_type = opt_string(ft->options, "to_type", NULL);
+	/* an association table: its rows are links of the "from/to" pair */
+	if (t->object_type == NULL && t->from_type && t->to_type)
+		t->object_type = psprintf("%s/%s", t->from_type, t->to_type);
 	if (t->object_type == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
@@ -541,6 +567,15 @@ hs_is_id_column(Oid relid, int attnum, const char *property)
 {
 	return strcmp(property, "hs_object_id") == 0 ||
 		(strcmp(property, "id") == 0 && strcmp(get_attname(relid, attnum, false), "id") == 0);
+}
+
+/* An association table's column: its side (-1: none, 0 from, 1 to). */
+int
+hs_column_side(Oid relid, int attnum)
+{
+	char	   *side = opt_string(GetForeignColumnOptions(relid, attnum), "side", NULL);
+
+	return side == NULL ? -1 : strcmp(side, "from") == 0 ? 0 : 1;
 }
 
 /* The HubSpot property a column maps to: its "property" option or its name. */

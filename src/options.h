@@ -50,7 +50,11 @@ typedef struct HsTable
 	char	   *id_property;	/* NULL: INSERT creates */
 	HsDelivery	delivery;
 	HsArchived	archived;
+	char	   *from_type;		/* association tables: the pair, */
+	char	   *to_type;		/* and object_type is "from/to" */
 } HsTable;
+
+#define HS_TABLE_IS_ASSOC(t) ((t)->from_type != NULL)
 
 extern void hs_validate_options(List *options, Oid catalog);
 extern HsServer *hs_server_get(Oid serverid);
@@ -59,6 +63,7 @@ extern char *hs_token_get(Oid serverid, Oid userid);
 extern char *hs_token_find(Oid serverid, Oid userid);
 extern HsTable *hs_table_get(Oid relid);
 extern char *hs_column_property(Oid relid, int attnum);
+extern int	hs_column_side(Oid relid, int attnum);
 extern bool hs_is_id_column(Oid relid, int attnum, const char *property);
 extern void hs_check_object_type(const char *object_type);
 extern void hs_check_property_name(const char *what, const char *name);
