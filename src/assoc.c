@@ -24,9 +24,11 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "assoc.h"
 #include "keys.h"
+#include "ratelimit.h"
 
 #define HS_SEARCH_IN_MAX	100		/* values in one IN filter */
 
@@ -78,6 +80,79 @@ hs_assoc_side_error(HsAssoc *a, int s, const char *category, const char *fmt,...
  * Step 1: sides to record ids
  * ------------------------------------------------------------------------
  */
+
+/*
+ * Keys resolved in the last minute, per server, token, type and property:
+ * a queue of links drained over several rounds looks each key up once.
+ * A link refused for a record HubSpot no longer has empties it.
+ */
+#define HS_KEY_CACHE_MS		60000
+#define HS_KEY_CACHE_MAX	200000
+
+typedef struct HsCachedKey
+{
+	char	   *key;
+	char		id[32];
+	TimestampTz at;
+} HsCachedKey;
+
+static HTAB *key_cache = NULL;
+
+static char *
+cache_key(HsAssocRun *run, const char *type, const char *property, const char *value)
+{
+	return psprintf("%u\x1f%u\x1f%s\x1f%s\x1f%s", run->server->serverid,
+					hs_token_hash(run->token), type, property, hs_key_fold(property, value));
+}
+
+static void
+cache_forget(void)
+{
+	if (key_cache)
+		hash_destroy(key_cache);
+	key_cache = NULL;
+}
+
+static const char *
+cache_get(HsAssocRun *run, HsAssocSide *side)
+{
+	char	   *k;
+	HsCachedKey *e;
+
+	if (key_cache == NULL)
+		return NULL;
+	k = cache_key(run, side->type, side->property, side->value);
+	e = hash_search(key_cache, &k, HASH_FIND, NULL);
+	if (e == NULL ||
+		TimestampDifferenceExceeds(e->at, GetCurrentTimestamp(), HS_KEY_CACHE_MS))
+		return NULL;
+	return e->id;
+}
+
+static void
+cache_put(HsAssocRun *run, const char *type, const char *property, const char *value,
+		  const char *id)
+{
+	MemoryContext old;
+	char	   *k;
+	HsCachedKey *e;
+	bool		found;
+
+	if (strlen(id) >= sizeof(e->id))
+		return;
+	if (key_cache && hash_get_num_entries(key_cache) >= HS_KEY_CACHE_MAX)
+		cache_forget();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (key_cache == NULL)
+		key_cache = hs_key_table("hubspot_fdw resolved keys", 1024, sizeof(HsCachedKey));
+	k = cache_key(run, type, property, value);
+	e = hash_search(key_cache, &k, HASH_ENTER, &found);
+	if (found)
+		pfree(k);
+	strlcpy(e->id, id, sizeof(e->id));
+	e->at = GetCurrentTimestamp();
+	MemoryContextSwitchTo(old);
+}
 
 /* All sides of one object type and property that still need their id. */
 typedef struct HsLookup
@@ -145,8 +220,28 @@ lookup_add(HsLookup *l, HsAssoc *a, HsAssocSide *side)
  * record by it?  Contacts' email always; any other property as the
  * properties API says (hasUniqueValue), asked once per type and run.
  */
+static bool property_unique_asked(HsAssocRun *run, const char *type, const char *property);
+
 static bool
 property_unique(HsAssocRun *run, const char *type, const char *property)
+{
+
+	HsAssocSide probe = {.type = (char *) type,.property = (char *) property,.value = ""};
+	const char *known;
+	bool		unique = false;
+
+	if (strcmp(property, "email") == 0 && strcmp(type, "contacts") == 0)
+		return true;
+	/* the answer is kept with the keys, under an empty value */
+	if ((known = cache_get(run, &probe)) != NULL)
+		return known[0] == 'u';
+	unique = property_unique_asked(run, type, property);
+	cache_put(run, type, property, "", unique ? "u" : "n");
+	return unique;
+}
+
+static bool
+property_unique_asked(HsAssocRun *run, const char *type, const char *property)
 {
 	Jsonb	   *props;
 	JsonbValue	v;
@@ -154,8 +249,6 @@ property_unique(HsAssocRun *run, const char *type, const char *property)
 	int			i,
 				n;
 
-	if (strcmp(property, "email") == 0 && strcmp(type, "contacts") == 0)
-		return true;
 	props = hs_call_get(run->server, run->token, hs_api_properties_url(run->server, type));
 	results = hs_jsonb_get(&props->root, "results", &v);
 	if (results == NULL || results->type != jbvBinary)
@@ -200,12 +293,13 @@ entry_fail(HsLookupEntry *e, const char *category, bool retry, bool absent,
 }
 
 static void
-entry_found(HsLookupEntry *e, const char *id)
+entry_found(HsAssocRun *run, HsLookup *l, HsLookupEntry *e, const char *id)
 {
 	ListCell   *ls;
 
 	foreach(ls, e->sides)
 		((HsAssocSide *) lfirst(ls))->id = pstrdup(id);
+	cache_put(run, l->type, l->property, e->value, id);
 }
 
 /* A unique property: batch/read by it, as a job of the run's own. */
@@ -254,7 +348,7 @@ read_job_done(HsAssocRun *run, HsLookup *l, HsJob *job)
 
 		if (o->result &&
 			(id = hs_jsonb_scalar_text(hs_jsonb_get(&o->result->root, "id", &v))) != NULL)
-			entry_found(e, id);
+			entry_found(run, l, e, id);
 		else if (o->error)
 		{
 			char	   *cat = hs_jsonb_scalar_text(hs_jsonb_get(&o->error->root, "category", &v));
@@ -411,7 +505,7 @@ search_lookup(HsAssocRun *run, HsLookup *l)
 		HsLookupEntry *e = hash_search(l->byKey, &key, HASH_FIND, NULL);
 
 		if (e->found == 1)
-			entry_found(e, e->id);
+			entry_found(run, l, e, e->id);
 		else if (e->found == 0)
 			entry_fail(e, "OBJECT_NOT_FOUND", false, true,
 					   "no live record has this %s (search finds records a few moments after they are written)",
@@ -488,7 +582,16 @@ resolve_sides(HsAssocRun *run)
 		{
 			HsAssocSide *side = &run->items[i]->side[s];
 
-			if (side->id == NULL && side->error == NULL)
+			const char *cached;
+
+			if (side->id || side->error)
+				continue;
+			if ((cached = cache_get(run, side)) != NULL)
+			{
+				side->id = pstrdup(cached);
+				side->cached = true;
+			}
+			else
 				lookup_add(lookup_for(&lookups, side->type, side->property),
 						   run->items[i], side);
 		}
@@ -800,8 +903,19 @@ pair_done(HsAssocRun *run, HsPair *p, HsJob *job, int i)
 			a->result = o->result;
 		else if (o && o->error)
 		{
+			JsonbValue	v;
+			char	   *cat = hs_jsonb_scalar_text(hs_jsonb_get(&o->error->root, "category", &v));
+
+			/* a record gone since its key was looked up: look again next time */
+			bool		stale = false;
+
+			if (cat && strcmp(cat, "OBJECT_NOT_FOUND") == 0)
+			{
+				cache_forget();
+				stale = a->side[HS_FROM].cached || a->side[HS_TO].cached;
+			}
 			a->error = o->error;
-			a->retry = o->retry || job->transient[i];
+			a->retry = o->retry || job->transient[i] || stale;
 			run->transient_seen |= a->retry;
 		}
 	}
@@ -917,6 +1031,14 @@ sides_to_items(HsAssocRun *run)
 			a->wait = side->absent;
 		}
 	}
+}
+
+/* Only the sides: each side's record id, or its error, in the items. */
+void
+hs_assoc_resolve(HsAssocRun *run)
+{
+	resolve_sides(run);
+	sides_to_items(run);
 }
 
 void

@@ -33,6 +33,7 @@ typedef struct HsAssocRun
 } HsAssocRun;
 
 extern void hs_assoc_run(HsAssocRun *run);
+extern void hs_assoc_resolve(HsAssocRun *run);
 extern Jsonb *hs_assoc_side_error(HsAssoc *a, int s, const char *category,
 								  const char *fmt,...) pg_attribute_printf(4, 5);
 

@@ -17,6 +17,8 @@
 #include "compat.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_operator.h"
 #include "executor/executor.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
@@ -24,11 +26,15 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
+#include "assoc.h"
 #include "assoc_table.h"
 #include "dispatch.h"
 #include "keys.h"
@@ -173,14 +179,87 @@ hs_assoc_paths(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 													   NIL, NULL, NULL, NIL));
 }
 
+/* The text values of a Const: one for =, several for = ANY(array). */
+static List *
+text_values(Const *c)
+{
+	List	   *values = NIL;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	if (c->constisnull)
+		return NIL;
+	if (c->consttype == TEXTOID)
+		return list_make1(makeString(TextDatumGetCString(c->constvalue)));
+	deconstruct_array(DatumGetArrayTypeP(c->constvalue), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i])
+			values = lappend(values, makeString(TextDatumGetCString(elems[i])));
+	return values;
+}
+
+/*
+ * WHERE from_column = 'x' (or IN (...)) on a text column: only those from
+ * records are read, not every one.  The clause stays a local filter.
+ */
+static List *
+from_values(RelOptInfo *baserel, int from_att, bool *found)
+{
+	ListCell   *lc;
+
+	*found = false;
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		Expr	   *e = ((RestrictInfo *) lfirst(lc))->clause;
+		Node	   *l;
+		Node	   *r;
+		Oid			opno;
+
+		if (IsA(e, OpExpr) && list_length(((OpExpr *) e)->args) == 2)
+		{
+			opno = ((OpExpr *) e)->opno;
+			l = linitial(((OpExpr *) e)->args);
+			r = lsecond(((OpExpr *) e)->args);
+		}
+		else if (IsA(e, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) e)->useOr)
+		{
+			opno = ((ScalarArrayOpExpr *) e)->opno;
+			l = linitial(((ScalarArrayOpExpr *) e)->args);
+			r = lsecond(((ScalarArrayOpExpr *) e)->args);
+		}
+		else
+			continue;
+		if (opno != TextEqualOperator || !IsA(l, Var) || !IsA(r, Const) ||
+			((Var *) l)->varno != baserel->relid || ((Var *) l)->varattno != from_att ||
+			(((Const *) r)->consttype != TEXTOID && ((Const *) r)->consttype != TEXTARRAYOID))
+			continue;
+		*found = true;
+		return text_values((Const *) r);
+	}
+	return NIL;
+}
+
 ForeignScan *
 hs_assoc_plan(PlannerInfo *root, RelOptInfo *baserel, Oid relid, ForeignPath *best_path,
 			  List *tlist, List *scan_clauses, Plan *outer_plan)
 {
-	/* every clause is checked here, none is sent */
+	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
+	Relation	rel = table_open(rte->relid, NoLock);
+	HsAssocColumns c;
+	List	   *values;
+	bool		found;
+
+	assoc_columns(rel, &c);
+	table_close(rel, NoLock);
+	values = from_values(baserel, c.side_att[0], &found);
+	/* every clause is checked here; a from key also chooses what is read */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
-							list_make1(makeString(HS_ASSOC_SCAN_TAG)), NIL, NIL, outer_plan);
+							list_make3(makeString(HS_ASSOC_SCAN_TAG), makeBoolean(found), values),
+							NIL, NIL, outer_plan);
 }
 
 typedef struct HsAssocRow
@@ -196,6 +275,8 @@ typedef struct HsAssocScan
 	HsServer   *server;
 	char	   *token;
 	HsAssocColumns cols;
+	bool		keyed;			/* only the from records of from_keys */
+	List	   *from_keys;		/* String */
 	List	   *rows;			/* HsAssocRow, once read */
 	bool		read;
 	int			next;
@@ -214,7 +295,11 @@ hs_assoc_begin(ForeignScanState *node, int eflags)
 	Relation	rel = node->ss.ss_currentRelation;
 	HsAssocScan *st = palloc0(sizeof(HsAssocScan));
 
+	ForeignScan *fs = (ForeignScan *) node->ss.ps.plan;
+
 	node->fdw_state = st;
+	st->keyed = boolVal(lsecond(fs->fdw_private));
+	st->from_keys = lthird(fs->fdw_private);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	st->table = hs_table_get(RelationGetRelid(rel));
@@ -390,11 +475,11 @@ add_rows_of(HsAssocScan *st, const char *from_id, Jsonb *result, List **to_ids, 
 	}
 }
 
-/* The key values of the to records, 100 ids a batch/read. */
+/* The key values of side s's records, 100 ids a batch/read. */
 static void
-read_to_keys(HsAssocScan *st, List *to_ids)
+read_keys(HsAssocScan *st, int s, List *to_ids)
 {
-	const char *prop = st->cols.side_prop[1];
+	const char *prop = st->cols.side_prop[s];
 	StringInfoData extra;
 	HsJob	   *job;
 	int			n;
@@ -409,7 +494,8 @@ read_to_keys(HsAssocScan *st, List *to_ids)
 	{
 		HsInput   **ins = id_inputs(to_ids, &n);
 
-		job = hs_job_new(st->server, st->token, st->table->to_type, HS_OP_READ, ins, n);
+		job = hs_job_new(st->server, st->token, s ? st->table->to_type : st->table->from_type,
+						 HS_OP_READ, ins, n);
 	}
 	job->read_extra = extra.data;
 	hs_dispatch(&job, 1, true, NULL);
@@ -424,8 +510,60 @@ read_to_keys(HsAssocScan *st, List *to_ids)
 			continue;
 		props = hs_jsonb_get(&job->out[i].result->root, "properties", &v);
 		if (props && props->type == jbvBinary)
-			remember_key(st->keys[1], job->inputs[i]->id,
+			remember_key(st->keys[s], job->inputs[i]->id,
 						 hs_jsonb_scalar_text(hs_jsonb_get(props->val.binary.data, prop, &vv)));
+	}
+}
+
+/*
+ * The from records a WHERE clause names: their keys resolved as links
+ * resolve them (batch/read or search), their stored key values read back
+ * (the filter compares those, as for a full read).
+ */
+static List *
+keyed_from_ids(HsAssocScan *st)
+{
+	HsAssocRun	run = {0};
+	List	   *ids = NIL;
+	ListCell   *lc;
+	int			i = 0;
+
+	run.server = st->server;
+	run.token = st->token;
+	run.pair = st->table->object_type;
+	run.sync = true;
+	run.items = palloc(sizeof(HsAssoc *) * Max(list_length(st->from_keys), 1));
+	foreach(lc, st->from_keys)
+	{
+		HsAssoc    *a = palloc0(sizeof(HsAssoc));
+		char	   *v = strVal(lfirst(lc));
+
+		a->op = HS_OP_ASSOCIATE;
+		a->side[HS_FROM].type = st->table->from_type;
+		a->side[HS_FROM].property = st->cols.side_prop[0];
+		a->side[HS_FROM].value = v;
+		/* a record id is digits, or names no record */
+		if (st->cols.side_prop[0] == NULL)
+		{
+			if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v))
+				continue;
+			a->side[HS_FROM].id = v;
+		}
+		a->side[HS_TO].id = "0";
+		run.items[i++] = a;
+	}
+	run.n = i;
+	hs_assoc_resolve(&run);
+	for (i = 0; i < run.n; i++)
+		if (run.items[i]->side[HS_FROM].id && !list_member(ids, makeString(run.items[i]->side[HS_FROM].id)))
+			ids = lappend(ids, makeString(run.items[i]->side[HS_FROM].id));
+	{
+		List	   *plain = NIL;
+
+		foreach(lc, ids)
+			plain = lappend(plain, strVal(lfirst(lc)));
+		read_keys(st, 0, plain);
+		return plain;
 	}
 }
 
@@ -442,7 +580,7 @@ read_all(HsAssocScan *st)
 
 	st->keys[0] = hs_key_table("hubspot_fdw from keys", 256, sizeof(HsIdKey));
 	st->keys[1] = hs_key_table("hubspot_fdw to keys", 256, sizeof(HsIdKey));
-	from_ids = list_from_ids(st);
+	from_ids = st->keyed ? keyed_from_ids(st) : list_from_ids(st);
 	if (from_ids == NIL)
 		return;
 	ins = id_inputs(from_ids, &n);
@@ -455,7 +593,7 @@ read_all(HsAssocScan *st)
 		if (job->out[i].result)
 			add_rows_of(st, ins[i]->id, job->out[i].result, &to_ids, seen);
 	}
-	read_to_keys(st, to_ids);
+	read_keys(st, 1, to_ids);
 }
 
 static void
@@ -523,7 +661,10 @@ hs_assoc_explain(ForeignScanState *node, ExplainState *es)
 	Relation	rel = node->ss.ss_currentRelation;
 	HsTable    *t = hs_table_get(RelationGetRelid(rel));
 
+	HsAssocScan *st = node->fdw_state;
+
 	ExplainPropertyText("HubSpot",
-						psprintf("list %s, associations batch/read %s (1,000 records a call)",
-								 t->from_type, t->object_type), es);
+						psprintf("%s %s, associations batch/read %s (1,000 records a call)",
+								 st->keyed ? "look up the given keys of" : "list", t->from_type,
+								 t->object_type), es);
 }

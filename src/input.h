@@ -29,6 +29,7 @@ typedef struct HsAssocSide
 	Jsonb	   *error;			/* why it is not known */
 	bool		retry;			/* ... for now only */
 	bool		absent;			/* search found none: it may still appear */
+	bool		cached;			/* id from an earlier round's lookup */
 } HsAssocSide;
 
 /* One association input: link or unlink two records. */

@@ -8,6 +8,13 @@
  *     hubspot_push('contacts', 'email' [, 'server'] [, 'option=value' ...]);
  *
  * Options: exclude=col1,col2  rename=col:property,...  on_delete=archive|ignore
+ *          associate=col:to_type.property[:label],...
+ *
+ * associate keeps an association current from a foreign key column (the
+ * column is not sent as a property): INSERT links the record to the
+ * to_type record whose property has the column's value; an UPDATE that
+ * changes the value unlinks the old one and links the new one.  The links
+ * are queued after the record's own write, so they wait for it.
  *
  * INSERT queues an upsert keyed by the key column with every mapped,
  * non-NULL column; UPDATE only the columns whose value HubSpot would see
@@ -27,6 +34,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -36,15 +44,26 @@
 #include "utils/varlena.h"
 
 #include "batch.h"
+#include "input.h"
 #include "modify.h"
 #include "options.h"
 #include "queue_write.h"
 
 PG_FUNCTION_INFO_V1(hubspot_push);
 
+/* associate=col:to_type.property[:label] */
+typedef struct HsPushLink
+{
+	int			attno;			/* the foreign key column */
+	char	   *to_type;
+	char	   *property;		/* hs_object_id: the column holds record ids */
+	char	   *label;
+} HsPushLink;
+
 typedef struct HsPush
 {
 	char	   *object_type;
+	List	   *links;			/* HsPushLink */
 	HsServer   *server;
 	HsColumnMap map;
 	char	   *id_property;	/* property of the key column */
@@ -84,6 +103,32 @@ split_list(Relation rel, char *value, char sep)
 	return items;
 }
 
+static HsPushLink *
+parse_link(HsPush *p, Relation rel, char *entry)
+{
+	HsPushLink *l = palloc0(sizeof(HsPushLink));
+	char	   *colon = strchr(entry, ':');
+	char	   *dot = NULL;
+	char	   *label;
+
+	if (colon == NULL || (dot = strchr(colon + 1, '.')) == NULL)
+		bad_arg(rel, psprintf("associate entry \"%s\" is not column:to_type.property[:label]", entry),
+				"For example associate=company_domain:companies.domain.");
+	*colon = '\0';
+	*dot = '\0';
+	if ((label = strchr(dot + 1, ':')) != NULL)
+		*label++ = '\0';
+	l->attno = column_index(rel, entry) + 1;
+	l->to_type = pstrdup(colon + 1);
+	hs_check_object_type(l->to_type);
+	l->property = pstrdup(dot + 1);
+	hs_check_property_name("associate", l->property);
+	l->label = label && *label ? pstrdup(label) : NULL;
+	/* the foreign key is the link, not a property of the record */
+	p->map.props[l->attno - 1] = NULL;
+	return l;
+}
+
 static void
 apply_option(HsPush *p, Relation rel, char *arg)
 {
@@ -118,9 +163,14 @@ apply_option(HsPush *p, Relation rel, char *arg)
 					"Use on_delete=archive or on_delete=ignore.");
 		p->archive_on_delete = strcmp(value, "archive") == 0;
 	}
+	else if (strcmp(name, "associate") == 0)
+	{
+		foreach(lc, split_list(rel, value, ','))
+			p->links = lappend(p->links, parse_link(p, rel, lfirst(lc)));
+	}
 	else
 		bad_arg(rel, psprintf("unknown option \"%s\"", name),
-				"Valid options are exclude=..., rename=col:property,... and on_delete=archive|ignore.");
+				"Valid options are exclude=..., rename=col:property,..., on_delete=archive|ignore and associate=col:to_type.property[:label],....");
 }
 
 /* Everything the trigger's arguments say, checked on every fire. */
@@ -203,6 +253,66 @@ column_changed(HsPush *p, int i, TupleTableSlot *o, TupleTableSlot *n)
 				  hs_value_text(&p->map.conv[i], n->tts_values[i], p->map.props[i])) != 0;
 }
 
+/* Queue one link (op) between the record keyed key and the column's value. */
+static void
+queue_link(HsPush *p, HsPushLink *l, HsOp op, const char *key, TupleTableSlot *slot)
+{
+	int			k = l->attno - 1;
+	StringInfoData buf;
+	HsAssoc    *a;
+	int			n;
+	char	   *pair;
+
+	if (slot->tts_isnull[k])
+		return;
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "[{\"from\":{\"id\":");
+	escape_json(&buf, key);
+	appendStringInfoString(&buf, ",\"idProperty\":");
+	escape_json(&buf, p->id_property);
+	appendStringInfoString(&buf, "},\"to\":{\"id\":");
+	escape_json(&buf, hs_value_text(&p->map.conv[k], slot->tts_values[k], l->property));
+	appendStringInfoString(&buf, ",\"idProperty\":");
+	escape_json(&buf, l->property);
+	appendStringInfoChar(&buf, '}');
+	if (l->label)
+	{
+		appendStringInfoString(&buf, ",\"label\":");
+		escape_json(&buf, l->label);
+	}
+	appendStringInfoString(&buf, "}]");
+	pair = psprintf("%s/%s", p->object_type, l->to_type);
+	a = hs_parse_assoc_inputs(op, pair,
+							  DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))),
+							  &n)[0];
+	hs_queue_put(p->writer, p->server->serverid, pair, op, NULL, hs_assoc_key(a),
+				 hs_assoc_input_jsonb(a));
+}
+
+/* After the record's write: links of a new row, or of changed foreign keys. */
+static void
+queue_links(HsPush *p, TupleTableSlot *oldslot, TupleTableSlot *newslot, bool key_changed)
+{
+	ListCell   *lc;
+
+	foreach(lc, p->links)
+	{
+		HsPushLink *l = lfirst(lc);
+		int			k = l->attno - 1;
+		bool		changed = oldslot == NULL || key_changed ||
+			oldslot->tts_isnull[k] != newslot->tts_isnull[k] ||
+			(!newslot->tts_isnull[k] &&
+			 strcmp(hs_value_text(&p->map.conv[k], oldslot->tts_values[k], l->property),
+					hs_value_text(&p->map.conv[k], newslot->tts_values[k], l->property)) != 0);
+
+		if (!changed)
+			continue;
+		if (oldslot)
+			queue_link(p, l, HS_OP_DISSOCIATE, key_of(p, oldslot), oldslot);
+		queue_link(p, l, HS_OP_ASSOCIATE, key_of(p, newslot), newslot);
+	}
+}
+
 /* One row's change: oldslot NULL for INSERT, newslot NULL for DELETE. */
 static void
 queue_row(HsPush *p, TupleTableSlot *oldslot, TupleTableSlot *newslot)
@@ -240,6 +350,7 @@ queue_row(HsPush *p, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 	if (props.n > 0 || oldslot == NULL)
 		hs_queue_put(p->writer, p->server->serverid, p->object_type, HS_OP_UPSERT,
 					 p->id_property, key_of(p, newslot), hs_props_jsonb(&props));
+	queue_links(p, oldslot, newslot, key_changed);
 	MemoryContextSwitchTo(old);
 }
 

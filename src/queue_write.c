@@ -204,8 +204,23 @@ write_rows(HsQueueWriter *w)
 		if (slot == NULL)
 		{
 			MemoryContext old = MemoryContextSwitchTo(w->cxt);
+			ResourceOwner save = CurrentResourceOwner;
 
-			slot = w->slots[i] = table_slot_create(w->rel, NULL);
+			/*
+			 * The slot pins the tuple descriptor until the writer closes: in
+			 * the writer's resource owner, whichever statement or trigger
+			 * flushes first (a trigger mixing records and links does).
+			 */
+			CurrentResourceOwner = w->resowner;
+			PG_TRY();
+			{
+				slot = w->slots[i] = table_slot_create(w->rel, NULL);
+			}
+			PG_FINALLY();
+			{
+				CurrentResourceOwner = save;
+			}
+			PG_END_TRY();
 			MemoryContextSwitchTo(old);
 		}
 		ExecClearTuple(slot);
