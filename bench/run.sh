@@ -1,7 +1,7 @@
 #!/bin/bash
 # hubspot_fdw benchmarks (issues 3, 4 and 5).  Run as root:
 #
-#     bench/run.sh [drain] [writer] [latency] [memory] [ratelimit] [trigger] [sharedtoken]
+#     bench/run.sh [drain] [writer] [latency] [memory] [ratelimit] [trigger] [sharedtoken] [assoc]
 #
 # (no argument: all six, in that order).  Assumes the extension is built and installed
 # (make install) for PostgreSQL 15, and gcc, libcurl headers, python3, bc and column (perf
@@ -15,6 +15,7 @@
 #   DRAIN_ROWS=100000 WRITER_ROWS=100000 WRITER_REPS=7 LAT_RUNS=1000 LAT_AFTER_RUNS=300
 #   MEM_ROWS=1000000
 #   RL_ROWS=20000 RL_BATCH=10 TRIG_ROWS=100000 TRIG_REPS=5 SIM_CPU=1
+#   AS_LINKS=10000 AS_COMPANIES=2000
 # PERF=1 also records the worker with perf during one drain and prints where its time goes.
 set -euo pipefail
 
@@ -38,7 +39,7 @@ TRIG_ROWS=${TRIG_ROWS:-100000}
 TRIG_REPS=${TRIG_REPS:-5}
 SIM_CPU=${SIM_CPU:-1}
 
-ALL="drain writer latency memory ratelimit trigger sharedtoken"
+ALL="drain writer latency memory ratelimit trigger sharedtoken assoc"
 WHAT=${*:-$ALL}
 for w in $WHAT; do
 	case " $ALL " in *" $w "*) ;; *) echo "unknown benchmark: $w (one of: $ALL)" >&2; exit 2 ;; esac
@@ -413,6 +414,45 @@ print(len(r), sum(1 for x in r if x["status"] == 429), sum(x.get("ninputs") or 0
 		"$(ratio_verdict "$(calc "100 * $r429 / $calls")" 1)"
 	res 12 "  rows/s delivered by both (the shared limit allows $((limit / 10)) calls/s = $((limit * 10)) rows/s)" \
 		"$(fmt 0 "$(calc "$rows / $secs")") rows/s ($rows rows in $(fmt 1 "$secs") s)" "" ""
+}
+
+# 13. Associations: AS_LINKS contact->company links keyed by email and domain
+# (AS_COMPANIES companies), queued in one transaction, then hubspot_flush().
+bench_assoc() {
+	local n=${AS_LINKS:-10000} nc=${AS_COMPANIES:-2000}
+	note "13. associations: $n links by email and domain ($nc companies), queued, then flushed"
+	sim reset
+	sim config '{"rate_limit_max": 100000, "record_bodies": false}'
+	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
+	q -c "SELECT count(*) FROM hubspot_batch_upsert('contacts',
+		(SELECT jsonb_agg(jsonb_build_object('id', 'c' || g || '@assoc.io', 'idProperty', 'email',
+			'properties', jsonb_build_object('firstname', 'C' || g))) FROM generate_series(1, $n) g))" >/dev/null
+	q -c "SELECT count(*) FROM hubspot_batch_create('companies',
+		(SELECT jsonb_agg(jsonb_build_object('properties', jsonb_build_object('domain', 'd' || g || '.assoc.io')))
+		   FROM generate_series(1, $nc) g))" >/dev/null
+	curl -s -X DELETE "$SIM/_sim/requests" >/dev/null
+	local t0; t0=$(now)
+	q -c "SELECT count(*) FROM hubspot_enqueue('associate', 'contacts/companies',
+		(SELECT jsonb_agg(jsonb_build_object(
+			'from', jsonb_build_object('id', 'c' || g || '@assoc.io', 'idProperty', 'email'),
+			'to', jsonb_build_object('id', 'd' || (g % $nc + 1) || '.assoc.io', 'idProperty', 'domain')))
+		   FROM generate_series(1, $n) g))" >/dev/null
+	q -c "SELECT hubspot_flush('600 s')" >/dev/null
+	local t1; t1=$(now)
+	local done; done=$(q -c "SELECT count(*) FILTER (WHERE state = 'done') || ' done, ' || count(*) FILTER (WHERE state <> 'done') || ' not' FROM hubspot_queue")
+	curl -s "$SIM/_sim/requests" | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["requests"]
+def n(f): return sum(1 for x in r if f(x["path"]))
+print(n(lambda p: p.endswith("contacts/batch/read")), n(lambda p: p.endswith("companies/search")),
+      n(lambda p: "/associations/" in p and "/batch/" in p), n(lambda p: "/properties/" in p or p.endswith("/labels")), len(r))
+' > "$B/as.out"
+	read -r reads searches links other total < "$B/as.out"
+	local secs; secs=$(calc "$t1 - $t0")
+	local goal=$(( (n + 99) / 100 + (nc + 99) / 100 + (n + 1999) / 2000 ))
+	res 13 "$n links by email/domain ($done): calls = email batch/reads + domain searches + link calls (+ other)" \
+		"$total = $reads + $searches + $links (+ $other)" "goal <= $goal" "$(ratio_verdict "$((reads + searches + links))" "$goal")"
+	res 13 "  links/s, enqueue to flushed" "$(fmt 0 "$(calc "$n / $secs")") links/s ($(fmt 1 "$secs") s)" "" ""
 }
 
 bench_ratelimit() {

@@ -784,7 +784,11 @@ settle_assoc_row(HsSettle *s, HsQueueRow *row, HsGroup *g, HsAssoc *a, HsDrainRe
 	strlcpy(r->last_error, error_message(a->error), sizeof(r->last_error));
 	if ((a->wait && row->attempts + 1 < HS_ASSOC_SEARCH_TRIES) ||
 		(a->retry && row->attempts + 1 < g->server->max_attempts))
+	{
+		/* held HS_ASSOC_HOLD by the claim: look again then */
+		wake_within(3100);
 		return;
+	}
 	s->state = "failed";
 	r->rows_failed++;
 }

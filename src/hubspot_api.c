@@ -777,6 +777,34 @@ unnamed_input(HsOp op, HsOutcome *o, Jsonb *general, long status)
 		o->retry = true;
 }
 
+/*
+ * Give each element of errors[] to the inputs it names; the first error
+ * that names none is the call's own (returned), NULL if every one did.
+ */
+static Jsonb *
+assign_errors(HsOp op, JsonbValue *errors, int nerrors, HsInput **inputs, int n,
+			  HsOutcome *out, long status)
+{
+	Jsonb	   *general = NULL;
+	int			i;
+
+	for (i = 0; i < nerrors; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(errors->val.binary.data, i);
+		Jsonb	   *ejb;
+
+		CHECK_FOR_INTERRUPTS();
+		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+			continue;
+		ejb = hs_api_error_of(JsonbValueToJsonb(e), status);
+		if (ejb == NULL)
+			ejb = hs_make_error("UNKNOWN", "HubSpot reported an error without a message", status);
+		if (!assign_error(op, e->val.binary.data, ejb, inputs, n, out) && general == NULL)
+			general = ejb;
+	}
+	return general;
+}
+
 static void
 parse_success(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 			  HsCallResult *res)
@@ -802,21 +830,7 @@ parse_success(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 		if (k >= 0 && out[k].result == NULL && out[k].error == NULL)
 			out[k].result = JsonbValueToJsonb(r);
 	}
-	for (i = 0; i < nerrors; i++)
-	{
-		JsonbValue *e = getIthJsonbValueFromContainer(errors->val.binary.data, i);
-		Jsonb	   *ejb;
-
-		CHECK_FOR_INTERRUPTS();
-		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
-			continue;
-		ejb = hs_api_error_of(JsonbValueToJsonb(e), res->status);
-		if (ejb == NULL)
-			ejb = hs_make_error("UNKNOWN", "HubSpot reported an error without a message",
-								res->status);
-		if (!assign_error(op, e->val.binary.data, ejb, inputs, n, out) && general == NULL)
-			general = ejb;
-	}
+	general = assign_errors(op, errors, nerrors, inputs, n, out, res->status);
 	for (i = 0; i < n; i++)
 		if (out[i].result == NULL && out[i].error == NULL)
 			unnamed_input(op, &out[i], general, res->status);
@@ -865,31 +879,16 @@ assoc_archive_2xx(HsOp op, Jsonb *body, HsInput **inputs, int n, HsOutcome *out,
 	JsonbValue	ev;
 	JsonbValue *errors = body && JB_ROOT_IS_OBJECT(body) && !JB_ROOT_IS_SCALAR(body) ?
 		hs_jsonb_get(&body->root, "errors", &ev) : NULL;
-	int			nerrors = array_len(errors);
-	int			i;
+	Jsonb	   *general;
+	int			k;
 
 	res->cls = HS_CALL_OK;
-	for (i = 0; i < nerrors; i++)
-	{
-		JsonbValue *e = getIthJsonbValueFromContainer(errors->val.binary.data, i);
-		Jsonb	   *ejb;
-
-		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
-			continue;
-		ejb = hs_api_error_of(JsonbValueToJsonb(e), res->status);
-		if (ejb == NULL)
-			ejb = hs_make_error("UNKNOWN", "HubSpot reported an error without a message",
-								res->status);
-		if (!assign_error(op, e->val.binary.data, ejb, inputs, n, out))
-		{
-			/* an error naming no pair: nothing can be said of any of them */
-			int			k;
-
-			for (k = 0; k < n; k++)
-				unnamed_input(op, &out[k], ejb, res->status);
-			return;
-		}
-	}
+	general = assign_errors(op, errors, array_len(errors), inputs, n, out, res->status);
+	/* an error naming no pair: nothing can be said of the others */
+	if (general)
+		for (k = 0; k < n; k++)
+			if (out[k].error == NULL)
+				unnamed_input(op, &out[k], general, res->status);
 	archive_results(op, inputs, n, out);
 }
 

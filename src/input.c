@@ -266,13 +266,11 @@ assign_traces(HsParsedInputs *p)
 	hash_destroy(seen);
 }
 
-HsParsedInputs *
-hs_parse_inputs(HsOp op, Jsonb *jb)
+/* [input, ...] or {"inputs": [input, ...], ...}: the array. */
+static JsonbContainer *
+inputs_array(HsOp op, Jsonb *jb, const char *example)
 {
-	HsParsedInputs *p = palloc0(sizeof(HsParsedInputs));
 	JsonbContainer *arr = NULL;
-	char	   *read_id_property = NULL;
-	int			i;
 
 	if (JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb))
 		arr = &jb->root;
@@ -285,14 +283,26 @@ hs_parse_inputs(HsOp op, Jsonb *jb)
 			arr = jv->val.binary.data;
 		if (arr)
 			check_members(&jb->root, op, envelope_member, "the object");
-		if (arr && op == HS_OP_READ)
-			p->read_extra = read_options(&jb->root, &read_id_property);
 	}
 	if (arr == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("inputs must be a JSON array or an object with an \"inputs\" array"),
-				 errhint("For example: [{\"id\": \"ada@example.com\", \"idProperty\": \"email\", \"properties\": {\"firstname\": \"Ada\"}}]")));
+				 errhint("For example: %s", example)));
+	return arr;
+}
+
+HsParsedInputs *
+hs_parse_inputs(HsOp op, Jsonb *jb)
+{
+	HsParsedInputs *p = palloc0(sizeof(HsParsedInputs));
+	JsonbContainer *arr = NULL;
+	char	   *read_id_property = NULL;
+	int			i;
+
+	arr = inputs_array(op, jb, "[{\"id\": \"ada@example.com\", \"idProperty\": \"email\", \"properties\": {\"firstname\": \"Ada\"}}]");
+	if (op == HS_OP_READ && !JB_ROOT_IS_ARRAY(jb))
+		p->read_extra = read_options(&jb->root, &read_id_property);
 
 	p->n = JsonContainerSize(arr);
 	p->inputs = palloc(sizeof(HsInput *) * Max(p->n, 1));
@@ -378,23 +388,7 @@ hs_parse_assoc_inputs(HsOp op, const char *pair, Jsonb *jb, int *n)
 				 errhint("Write them as from_type/to_type, such as \"contacts/companies\".")));
 	hs_check_object_type(from_type);
 	hs_check_object_type(to_type);
-	if (JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb))
-		arr = &jb->root;
-	else if (JB_ROOT_IS_OBJECT(jb))
-	{
-		JsonbValue	v;
-		JsonbValue *jv = hs_jsonb_get(&jb->root, "inputs", &v);
-
-		if (jv && jv->type == jbvBinary && JsonContainerIsArray(jv->val.binary.data))
-			arr = jv->val.binary.data;
-		if (arr)
-			check_members(&jb->root, op, envelope_member, "the object");
-	}
-	if (arr == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("inputs must be a JSON array or an object with an \"inputs\" array"),
-				 errhint("For example: [{\"from\": {\"id\": \"ada@example.com\", \"idProperty\": \"email\"}, \"to\": {\"id\": \"example.com\", \"idProperty\": \"domain\"}}]")));
+	arr = inputs_array(op, jb, "[{\"from\": {\"id\": \"ada@example.com\", \"idProperty\": \"email\"}, \"to\": {\"id\": \"example.com\", \"idProperty\": \"domain\"}}]");
 	*n = JsonContainerSize(arr);
 	out = palloc(sizeof(HsAssoc *) * Max(*n, 1));
 	for (i = 0; i < *n; i++)
