@@ -505,8 +505,9 @@ fetch_page(HsScanState *st)
 
 /*
  * The catch-all value: the record's properties that no column maps, as
- * HubSpot sent them.  Properties without a value (null) are left out, as
- * a NULL column is: only what the record holds is shown.
+ * HubSpot sent them.  Properties without a value (null, or "" once
+ * cleared) are left out, as a write of null clears them: only what the
+ * record holds is shown.
  */
 static Datum
 extra_value(HsScanState *st, JsonbContainer *props)
@@ -523,7 +524,8 @@ extra_value(HsScanState *st, JsonbContainer *props)
 		if (tok != WJB_KEY)
 			continue;
 		(void) JsonbIteratorNext(&it, &v, true);
-		if (v.type == jbvNull || is_mapped(st, k.val.string.val, k.val.string.len))
+		if (v.type == jbvNull || (v.type == jbvString && v.val.string.len == 0) ||
+			is_mapped(st, k.val.string.val, k.val.string.len))
 			continue;
 		hs_push_jsonb_value(&b, WJB_KEY, &k);
 		hs_push_jsonb_value(&b, WJB_VALUE, &v);
