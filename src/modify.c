@@ -537,6 +537,9 @@ hsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("cannot change the record id of a HubSpot object")));
+		/* planning refused it already: this keeps the rule at the one place every row passes */
+		if (st->read_only[attno - 1])
+			refuse_read_only(RelationGetRelid(st->rel), attno);
 		hs_props_add_column(&props, &st->map, attno - 1, slot->tts_values[attno - 1],
 							slot->tts_isnull[attno - 1], true);
 	}
