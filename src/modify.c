@@ -47,6 +47,7 @@ typedef struct HsModifyState
 	HsServer   *server;
 	CmdType		cmd;
 	HsColumnMap map;
+	bool	   *read_only;		/* per attribute: OPTIONS (read_only 'true') */
 	List	   *target_attrs;	/* UPDATE: the columns set */
 	AttrNumber	junk_id;		/* UPDATE/DELETE: the record id */
 	AttrNumber	junk_row;		/* DELETE ... RETURNING: the row as read */
@@ -115,6 +116,22 @@ foreign_column_map(HsColumnMap *map, Relation rel, const char *id_property)
 		else if (id_property && strcmp(map->props[i], id_property) == 0)
 			map->key_attno = i + 1;
 	}
+}
+
+/*
+ * A write to a read-only property is refused here, before anything is
+ * queued or sent: HubSpot would refuse it too, but only in the worker,
+ * after COMMIT, where the user no longer waits for an answer.
+ */
+static void
+refuse_read_only(Oid relid, int attnum)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot write to read-only column \"%s\" of foreign table \"%s\"",
+					get_attname(relid, attnum, false), get_rel_name(relid)),
+			 errdetail("HubSpot property \"%s\" is read-only: HubSpot computes or sets its values.",
+					   hs_column_property(relid, attnum))));
 }
 
 /* ------------------------------------------------------------------------
@@ -219,8 +236,11 @@ hsPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 		{
 			AttrNumber	attno = col + FirstLowInvalidHeapAttributeNumber;
 
-			if (attno > 0)
-				target_attrs = lappend_int(target_attrs, attno);
+			if (attno <= 0)
+				continue;
+			if (hs_column_read_only(rte->relid, attno))
+				refuse_read_only(rte->relid, attno);
+			target_attrs = lappend_int(target_attrs, attno);
 		}
 	}
 	return list_make2(target_attrs, makeBoolean(if_absent));
@@ -249,6 +269,10 @@ begin_state(EState *estate, ResultRelInfo *rinfo, CmdType cmd)
 				 errhint("Write through a table with archived 'false'; an upsert by a unique property creates the record anew.")));
 	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
 	foreign_column_map(&st->map, rel, st->table->id_property);
+	st->read_only = palloc0(sizeof(bool) * st->map.natts);
+	for (int i = 0; i < st->map.natts; i++)
+		st->read_only[i] = st->map.props[i] != NULL &&
+			hs_column_read_only(RelationGetRelid(rel), i + 1);
 	if (cmd == CMD_INSERT && st->table->id_property && st->map.key_attno == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
@@ -354,6 +378,9 @@ row_input(HsModifyState *st, TupleTableSlot *slot, HsOp *op, HsProps *props)
 	int			i;
 
 	slot_getallattrs(slot);
+	for (i = 0; i < st->map.natts; i++)
+		if (st->read_only[i] && !slot->tts_isnull[i])
+			refuse_read_only(RelationGetRelid(st->rel), i + 1);
 	hs_props_init(props);
 	for (i = 0; i < st->map.natts; i++)
 		hs_props_add_column(props, &st->map, i, slot->tts_values[i],
@@ -552,6 +579,9 @@ hsExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("cannot change the record id of a HubSpot object")));
+		/* planning refused it already: this keeps the rule at the one place every row passes */
+		if (st->read_only[attno - 1])
+			refuse_read_only(RelationGetRelid(st->rel), attno);
 		hs_props_add_column(&props, &st->map, attno - 1, slot->tts_values[attno - 1],
 							slot->tts_isnull[attno - 1], true);
 	}

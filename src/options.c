@@ -57,6 +57,7 @@ static const HsOption valid_options[] = {
 	{"to_type", ForeignTableRelationId},
 	{"property", AttributeRelationId},
 	{"side", AttributeRelationId},
+	{"read_only", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 
@@ -303,7 +304,7 @@ check_option_value(DefElem *def)
 		check_access_token(value);
 	else if (strcmp(name, "ca_file") == 0)
 		check_ca_file(value);
-	else if (strcmp(name, "allow_http") == 0)
+	else if (strcmp(name, "allow_http") == 0 || strcmp(name, "read_only") == 0)
 		(void) bool_option(name, value);
 	else if (strcmp(name, "max_answer_bytes") == 0)
 		int_option(name, value, 1024, 1024 * 1024 * 1024);
@@ -576,6 +577,48 @@ hs_column_side(Oid relid, int attnum)
 	char	   *side = opt_string(GetForeignColumnOptions(relid, attnum), "side", NULL);
 
 	return side == NULL ? -1 : strcmp(side, "from") == 0 ? 0 : 1;
+}
+
+/*
+ * Does the column carry read_only 'true'?  HubSpot computes or owns the
+ * values of such properties, and would refuse a write only later, in the
+ * worker, after the transaction that queued it has committed.
+ */
+bool
+hs_column_read_only(Oid relid, int attnum)
+{
+	char	   *v = opt_string(GetForeignColumnOptions(relid, attnum), "read_only", NULL);
+	bool		b = false;
+
+	return v != NULL && parse_bool(v, &b) && b;
+}
+
+/*
+ * IMPORT FOREIGN SCHEMA's own options.  Anything else is refused, as
+ * postgres_fdw does: a misspelt option silently ignored would import
+ * something other than what was asked for.
+ */
+void
+hs_import_options(List *options, bool *include_readonly, bool *include_custom)
+{
+	ListCell   *lc;
+
+	*include_readonly = true;
+	*include_custom = true;
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "include_readonly") == 0)
+			*include_readonly = bool_option(def->defname, defGetString(def));
+		else if (strcmp(def->defname, "include_custom") == 0)
+			*include_custom = bool_option(def->defname, defGetString(def));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 errhint("Valid options of IMPORT FOREIGN SCHEMA are: include_readonly, include_custom")));
+	}
 }
 
 /* The HubSpot property a column maps to: its "property" option or its name. */

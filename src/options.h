@@ -65,6 +65,8 @@ extern HsTable *hs_table_get(Oid relid);
 extern char *hs_column_property(Oid relid, int attnum);
 extern int	hs_column_side(Oid relid, int attnum);
 extern bool hs_is_id_column(Oid relid, int attnum, const char *property);
+extern bool hs_column_read_only(Oid relid, int attnum);
+extern void hs_import_options(List *options, bool *include_readonly, bool *include_custom);
 extern void hs_check_object_type(const char *object_type);
 extern void hs_check_property_name(const char *what, const char *name);
 

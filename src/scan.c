@@ -35,6 +35,7 @@
 
 #include "convert.h"
 #include "dispatch.h"
+#include "import.h"
 #include "keys.h"
 #include "search.h"
 #include "options.h"
@@ -79,6 +80,9 @@ typedef struct HsScanState
 	bool		wide;			/* properties read by batch/read, not in the URL */
 	bool		archived_pass;	/* listing archived records (archived 'true' or 'both') */
 	Jsonb	  **wide_results;	/* the current page's records, in page order */
+	bool		has_extra;		/* a catch-all jsonb column is used */
+	List	   *names;			/* the properties asked for */
+	List	   *mapped;			/* the table's columns' properties: not in the catch-all */
 } HsScanState;
 
 void
@@ -220,13 +224,65 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 							list_make3(used, lookup, filters), NIL, NIL, outer_plan);
 }
 
+/* The list query and the JSON array of the properties asked for. */
+static void
+build_queries(HsScanState *st)
+{
+	StringInfoData props;
+	StringInfoData json;
+	ListCell   *lc;
+
+	initStringInfo(&props);
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '[');
+	foreach(lc, st->names)
+	{
+		appendStringInfo(&props, "%s%s", props.len ? "," : "", (char *) lfirst(lc));
+		if (json.len > 1)
+			appendStringInfoChar(&json, ',');
+		escape_json(&json, lfirst(lc));
+	}
+	st->wide = props.len > HS_MAX_QUERY_PROPS;
+	st->base_query = psprintf("limit=%d%s%s", HS_PAGE_SIZE,
+							  props.len && !st->wide ? "&properties=" : "",
+							  st->wide ? "" : props.data);
+	appendStringInfoChar(&json, ']');
+	st->props_json = json.data;
+}
+
+static bool
+is_mapped(HsScanState *st, const char *name, int len)
+{
+	ListCell   *lc;
+
+	foreach(lc, st->mapped)
+		if (strncmp(lfirst(lc), name, len) == 0 && ((char *) lfirst(lc))[len] == '\0')
+			return true;
+	return false;
+}
+
+/*
+ * The catch-all column holds every property no column maps, so all of the
+ * type's properties are asked for (by name: HubSpot returns only the
+ * properties asked for).  A long list makes the scan wide: its names go in
+ * batch/read bodies, never in a URL.
+ */
+static void
+add_unmapped_properties(HsScanState *st)
+{
+	ListCell   *lc;
+
+	foreach(lc, hs_property_names(st->server, st->token, st->table->object_type))
+		if (!is_mapped(st, lfirst(lc), strlen(lfirst(lc))))
+			st->names = lappend(st->names, lfirst(lc));
+	build_queries(st);
+}
+
 static void
 map_columns(HsScanState *st, Relation rel, List *used)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool		all = used != NIL && linitial_int(used) == 0;
-	StringInfoData props;
-	StringInfoData json;
 	int			i;
 
 	st->natts = desc->natts;
@@ -238,9 +294,6 @@ map_columns(HsScanState *st, Relation rel, List *used)
 	st->types = palloc0(sizeof(Oid) * desc->natts);
 	for (i = 0; i < desc->natts; i++)
 		st->types[i] = TupleDescAttr(desc, i)->atttypid;
-	initStringInfo(&props);
-	initStringInfo(&json);
-	appendStringInfoChar(&json, '[');
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -255,19 +308,26 @@ map_columns(HsScanState *st, Relation rel, List *used)
 		getTypeInputInfo(att->atttypid, &infn, &st->ioparam[i]);
 		fmgr_info(infn, &st->in[i]);
 		if (!st->is_id[i] && !st->is_extra[i])
-		{
-			appendStringInfo(&props, "%s%s", props.len ? "," : "", st->props[i]);
-			if (json.len > 1)
-				appendStringInfoChar(&json, ',');
-			escape_json(&json, st->props[i]);
-		}
+			st->names = lappend(st->names, st->props[i]);
+		st->has_extra |= st->is_extra[i];
 	}
-	st->wide = props.len > HS_MAX_QUERY_PROPS;
-	st->base_query = psprintf("limit=%d%s%s", HS_PAGE_SIZE,
-							  props.len && !st->wide ? "&properties=" : "",
-							  st->wide ? "" : props.data);
-	appendStringInfoChar(&json, ']');
-	st->props_json = json.data;
+	/* every column maps a property, used or not; the id column hs_object_id */
+	for (i = 0; st->has_extra && i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		char	   *prop;
+
+		if (att->attisdropped)
+			continue;
+		prop = hs_column_property(RelationGetRelid(rel), i + 1);
+		if (hs_is_id_column(RelationGetRelid(rel), i + 1, prop))
+			prop = "hs_object_id";
+		else if (att->atttypid == JSONBOID &&
+				 GetForeignColumnOptions(RelationGetRelid(rel), i + 1) == NIL)
+			continue;
+		st->mapped = lappend(st->mapped, prop);
+	}
+	build_queries(st);
 }
 
 void
@@ -285,6 +345,13 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	st->table = hs_table_get(RelationGetRelid(rel));
 	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
 	map_columns(st, rel, linitial(fs->fdw_private));
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+	{
+		userid = hs_scan_user(fs, node->ss.ps.state);
+		st->token = hs_token_get(st->server->serverid, userid);
+		if (st->has_extra)
+			add_unmapped_properties(st);
+	}
 	if (lsecond(fs->fdw_private) != NIL)
 	{
 		List	   *lookup = lsecond(fs->fdw_private);
@@ -301,10 +368,6 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	if (st->filters != NIL &&
 		(st->wide || st->table->archived != HS_ARCHIVED_FALSE || strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY))
 		st->filters = NIL;
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
-	userid = hs_scan_user(fs, node->ss.ps.state);
-	st->token = hs_token_get(st->server->serverid, userid);
 }
 
 /*
@@ -440,6 +503,36 @@ fetch_page(HsScanState *st)
 	return st->count > 0;
 }
 
+/*
+ * The catch-all value: the record's properties that no column maps, as
+ * HubSpot sent them.  Properties without a value (null, or "" once
+ * cleared) are left out, as a write of null clears them: only what the
+ * record holds is shown.
+ */
+static Datum
+extra_value(HsScanState *st, JsonbContainer *props)
+{
+	HsJsonbBuild b = {0};
+	JsonbIterator *it = JsonbIteratorInit(props);
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	hs_push_jsonb_value(&b, WJB_BEGIN_OBJECT, NULL);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		if (v.type == jbvNull || (v.type == jbvString && v.val.string.len == 0) ||
+			is_mapped(st, k.val.string.val, k.val.string.len))
+			continue;
+		hs_push_jsonb_value(&b, WJB_KEY, &k);
+		hs_push_jsonb_value(&b, WJB_VALUE, &v);
+	}
+	return JsonbPGetDatum(JsonbValueToJsonb(hs_push_jsonb_value(&b, WJB_END_OBJECT, NULL)));
+}
+
 static void
 fill_slot(HsScanState *st, JsonbContainer *obj, TupleTableSlot *slot)
 {
@@ -455,9 +548,10 @@ fill_slot(HsScanState *st, JsonbContainer *obj, TupleTableSlot *slot)
 		slot->tts_isnull[i] = true;
 		if (st->props[i] == NULL)
 			continue;
-		if (st->is_extra[i] && props && props->type == jbvBinary)
+		if (st->is_extra[i] && props && props->type == jbvBinary &&
+			JsonContainerIsObject(props->val.binary.data))
 		{
-			slot->tts_values[i] = JsonbPGetDatum(JsonbValueToJsonb(props));
+			slot->tts_values[i] = extra_value(st, props->val.binary.data);
 			slot->tts_isnull[i] = false;
 			continue;
 		}

@@ -15,6 +15,8 @@ and exits 0.  Behaves as shared/hubspot-api/REFERENCE.md says HubSpot does:
   /crm/v4/associations/{from}/{to}/...  and  /crm/associations/{YYYY-MM}/{from}/{to}/...
       POST batch/{create, associate/default, read, archive, labels/archive}, GET|POST labels
       (see "Associations" below)
+  /crm/v3/schemas[/{t}]  and  /crm-object-schemas/v3/schemas[/{t}]   (GET; custom object
+      schemas registered with POST /_sim/schemas; scope crm.schemas.custom.read)
   t = plural name or 0-N of a standard type, 2-N, p_name or pNNN_name.
   Tokens: pat-test (all scopes), pat-readonly (crm.objects.*.read, crm.schemas.*.read).
 
@@ -26,6 +28,8 @@ and exits 0.  Behaves as shared/hubspot-api/REFERENCE.md says HubSpot does:
   status (enumeration active|inactive), start_date (date) and a unique "external_id".  The
   auto properties hs_object_id, createdate, lastmodifieddate exist everywhere (read-only).
   POST /_sim/properties/{t} replaces a type's schema (the auto properties are kept).
+  POST /_sim/schemas registers a custom object (what GET /crm/v3/schemas lists): its 2-N id,
+  p_name and p{portal}_name then name one type whose properties are the schema's.
   POST search: the limits and semantics of REFERENCE.md section 9 (see Sim.search).
   Batch-wide 400s (whole request, with or without trace ids): an idProperty that is not unique
   ("Unable to perform update/upsert by non-unique 0-2 property domain"; contacts' email only
@@ -101,6 +105,10 @@ Control API (no auth, JSON, not logged, never faulted):
   GET|POST /_sim/associations/{from}/{to}/labels   the pair's types; POST {"label": "X" |
                                    null, "name", "inverseLabel", "category" (USER_DEFINED),
                                    "typeId", "inverseTypeId"} defines one (and its inverse)
+  POST /_sim/schemas               {"name", "labels"?, "properties": [Property...],
+                                   "primaryDisplayProperty"?, "requiredProperties"?,
+                                   "searchableProperties"?, "objectTypeId"?} registers a custom
+                                   object (objectTypeId 2-N assigned unless given) -> the schema
   POST /_sim/daily_reset           reset the daily counters
 
 Config keys (DEFAULT_CONFIG; defaults are HubSpot's behaviour):
@@ -346,6 +354,11 @@ def resolve_type(name):
         t = ObjType(key, key, m.group(1).upper(), "custom")
     _custom_types[name] = t
     return t
+
+
+SIM_PORTAL_ID = 12345678
+FIRST_SCHEMA_ID = 1000001
+SCHEMAS_SCOPES = ("crm.schemas.custom.read",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1153,6 +1166,8 @@ class Sim:
             self._set_tokens(DEFAULT_TOKENS)
             self.schemas = {}
             self.stores = {}
+            self.custom = {}          # objectTypeId -> custom object schema (GET /crm/v3/schemas)
+            self.custom_alias = {}    # 2-N, p_name, p{portal}_name -> ObjType
             self.next_id = FIRST_ID
             self.assoc = {}           # (from key, to key) -> {from id: {to id: {types}}}
             self.assoc_defs = {}      # (from key, to key) -> {(category, typeId): AssocType}
@@ -1198,6 +1213,67 @@ class Sim:
                 if p.match(s):
                     return True
         return False
+
+    def resolve(self, name):
+        """Object type from a path segment: registered custom objects first."""
+        t = self.custom_alias.get(name) or self.custom_alias.get(name.lower())
+        return t if t is not None else resolve_type(name)
+
+    def add_custom_schema(self, body):
+        """Register a custom object (REFERENCE.md section 7, schema fields of S-SCH-v3)."""
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) \
+                or not re.match(r"^[a-z][a-z0-9_]*$", body["name"]):
+            raise ValueError("body needs a name (lower case letters, digits, _)")
+        if not isinstance(body.get("properties", []), list):
+            raise ValueError("properties must be a list")
+        name = body["name"]
+        with self.lock:
+            if any(c["name"] == name for c in self.custom.values()):
+                raise ValueError("a custom object named %s exists" % name)
+            type_id = body.get("objectTypeId")
+            if type_id is None:
+                type_id = "2-%d" % (FIRST_SCHEMA_ID + len(self.custom))
+            if not isinstance(type_id, str) or not RE_CUSTOM_ID.match(type_id) \
+                    or type_id in self.custom:
+                raise ValueError("objectTypeId must be a new 2-N")
+        ot = ObjType(type_id, type_id, name.upper(), "custom")
+        props = list(body.get("properties", []))
+        if not any(p.get("hasUniqueValue") for p in props if isinstance(p, dict)):
+            props.append(_p("external_id", unique=True, hs=False, label="External ID"))
+        self.set_schema(ot, {"properties": [dict({"hubspotDefined": False}, **p)
+                                            if isinstance(p, dict) else p for p in props]})
+        now = iso_now()
+        labels = body.get("labels") or {"singular": name.replace("_", " ").title(),
+                                        "plural": name.replace("_", " ").title() + "s"}
+        with self.lock:
+            self.custom[type_id] = {
+                "id": type_id[2:], "objectTypeId": type_id,
+                "fullyQualifiedName": "p%d_%s" % (SIM_PORTAL_ID, name), "name": name,
+                "labels": labels,
+                "primaryDisplayProperty": body.get("primaryDisplayProperty"),
+                "secondaryDisplayProperties": body.get("secondaryDisplayProperties", []),
+                "requiredProperties": body.get("requiredProperties", []),
+                "searchableProperties": body.get("searchableProperties", []),
+                "associations": [], "metaType": "PORTAL_SPECIFIC", "archived": False,
+                "createdAt": now, "updatedAt": now,
+            }
+            for alias in (type_id, "p_" + name, "p%d_%s" % (SIM_PORTAL_ID, name)):
+                self.custom_alias[alias] = ot
+        return self.custom_schema(type_id)
+
+    def custom_schema(self, type_id):
+        out = dict(self.custom[type_id])
+        out["properties"] = self.schema_for(type_id).full_list
+        return out
+
+    def custom_schemas(self, name):
+        """GET /crm/v3/schemas[/{objectType}]: all custom objects, or one by id or name."""
+        if name is None:
+            return 200, {"results": [self.custom_schema(t) for t in sorted(self.custom)]}
+        ot = self.custom_alias.get(name) or self.custom_alias.get(name.lower())
+        if ot is None:
+            raise ApiError(404, "Unable to find object type %s" % name, "OBJECT_NOT_FOUND")
+        return 200, self.custom_schema(ot.key)
 
     def schema_for(self, key):
         s = self.schemas.get(key)
@@ -2756,6 +2832,7 @@ RE_PROPS = re.compile(r"^/crm/(?:v3/properties|properties/(\d{4}-\d{2}))/([^/]+)
 RE_SIM_TYPE = re.compile(r"^/_sim/(objects|properties)/([^/]+)$")
 RE_ASSOC = re.compile(r"^/crm/(?:v4/associations|associations/(\d{4}-\d{2}))/([^/]+)/([^/]+)/(.+)$")
 RE_SIM_ASSOC = re.compile(r"^/_sim/associations/([^/]+)/([^/]+)(/labels)?$")
+RE_SCHEMAS = re.compile(r"^/crm(?:/v3|-object-schemas/v3)/schemas(?:/([^/]+))?$")
 BATCH_OPS = ("upsert", "update", "create", "read", "archive")
 
 
@@ -2848,6 +2925,11 @@ def match_route(method, path):
             raise method_not_allowed(method, "GET")
         name = m.group(3)
         return Route("properties", ver, unquote(m.group(2)), unquote(name) if name else None)
+    m = RE_SCHEMAS.match(path)
+    if m:
+        if method != "GET":
+            raise method_not_allowed(method, "GET")
+        return Route("schemas", None, None, unquote(m.group(1)) if m.group(1) else None)
     raise ApiError(404, "Resource not found", "OBJECT_NOT_FOUND")
 
 
@@ -3291,7 +3373,15 @@ class SimServer(ThreadingHTTPServer):
 
         try:
             # 5. object type, scopes, content type
-            ot = resolve_type(route.type_name)
+            if route.kind == "schemas":
+                if not sim.token_has(entry, SCHEMAS_SCOPES):
+                    raise ApiError(403, MSG_403, "MISSING_SCOPES", errors=[{
+                        "message": "One or more of the following scopes are required.",
+                        "context": {"requiredGranularScopes": list(SCHEMAS_SCOPES)}}],
+                        links={"scopes": SCOPES_LINK})
+                status, body = sim.custom_schemas(route.arg)
+                return status, body, rh
+            ot = sim.resolve(route.type_name)
             if ot is None:
                 raise validation_error("Unable to infer object type from: %s" % route.type_name)
             tot = None
@@ -3578,9 +3668,11 @@ class SimServer(ThreadingHTTPServer):
                     return 200, {"ok": True, "results": res}
             elif method == "GET":
                 return 200, {"results": sim.assoc_view(fot, tot)}
+        if path == "/_sim/schemas" and method == "POST":
+            return 200, sim.add_custom_schema(body)
         m = RE_SIM_TYPE.match(path)
         if m:
-            ot = resolve_type(unquote(m.group(2)))
+            ot = sim.resolve(unquote(m.group(2)))
             if ot is None:
                 raise ValueError("Unable to infer object type from: %s" % unquote(m.group(2)))
             if m.group(1) == "objects" and method == "GET":

@@ -14,6 +14,8 @@ Commands:
     clear-requests                 empty the request log
     daily-reset                    reset the daily rate-limit counters
     properties TYPE 'JSON'         replace TYPE's property schema ({"properties":[...]})
+    schema 'JSON'                  register a custom object ({"name":..., "properties":[...]});
+                                   prints its objectTypeId
     calls [--path S] [--status N]  number of logged API calls
     inputs [--path S]              total inputs over logged batch calls
     requests [--path S]            one line per call: METHOD PATH STATUS NINPUTS
@@ -120,6 +122,8 @@ def main(argv=None):
     p = sub.add_parser("properties")
     p.add_argument("type")
     p.add_argument("json")
+    p = sub.add_parser("schema")
+    p.add_argument("json")
     p = sub.add_parser("calls")
     p.add_argument("--path")
     p.add_argument("--status", type=int)
@@ -185,6 +189,8 @@ def main(argv=None):
         call(url, "POST", "/_sim/daily_reset", {})
     elif cmd == "properties":
         call(url, "POST", "/_sim/properties/%s" % args.type, parse_json_arg(args.json))
+    elif cmd == "schema":
+        out.write(call(url, "POST", "/_sim/schemas", parse_json_arg(args.json))["objectTypeId"] + "\n")
     elif cmd == "calls":
         reqs = requests(url, args.path)
         if args.status is not None:

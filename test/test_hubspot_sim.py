@@ -620,6 +620,108 @@ class SimTest(unittest.TestCase):
                                  "properties": {"name": "x", "amount": "2"}}], "2-123")
         self.assertEqual(st, 200, b)
 
+    def vendor(self, **extra):
+        body = {"name": "vendor", "labels": {"singular": "Vendor", "plural": "Vendors"},
+                "primaryDisplayProperty": "vendor_name", "requiredProperties": ["vendor_name"],
+                "properties": [
+                    {"name": "vendor_name", "type": "string", "label": "Vendor name"},
+                    {"name": "vendor_code", "type": "string", "hasUniqueValue": True},
+                    {"name": "rating", "type": "number"},
+                    {"name": "score", "type": "number", "calculated": True,
+                     "modificationMetadata": {"readOnlyValue": True}}]}
+        body.update(extra)
+        return self.ctl("POST", "/_sim/schemas", body)
+
+    def test_schemas_api(self):
+        st, b, _ = self.req("GET", "/crm/v3/schemas")
+        self.assertEqual((st, b), (200, {"results": []}))
+        made = self.vendor()
+        tid = made["objectTypeId"]
+        self.assertRegex(tid, r"^2-\d+$")
+        for path in ("/crm/v3/schemas", "/crm-object-schemas/v3/schemas"):
+            st, b, _ = self.req("GET", path)
+            self.assertEqual(st, 200)
+            self.assertEqual(len(b["results"]), 1)
+            sch = b["results"][0]
+            for k in ("id", "objectTypeId", "fullyQualifiedName", "name", "labels", "properties",
+                      "requiredProperties", "searchableProperties", "primaryDisplayProperty",
+                      "createdAt", "updatedAt", "archived"):
+                self.assertIn(k, sch)
+            self.assertEqual((sch["name"], sch["objectTypeId"], sch["id"]),
+                             ("vendor", tid, tid[2:]))
+            self.assertEqual(sch["fullyQualifiedName"], "p%d_vendor" % hubspot_sim.SIM_PORTAL_ID)
+            self.assertEqual(sch["labels"]["plural"], "Vendors")
+            self.assertEqual(sch["primaryDisplayProperty"], "vendor_name")
+            props = {p["name"]: p for p in sch["properties"]}
+            self.assertIn("hs_object_id", props)
+            self.assertTrue(props["score"]["calculated"])
+            self.assertTrue(props["score"]["modificationMetadata"]["readOnlyValue"])
+        # one schema by id or by name
+        for key in (tid, "p_vendor", sch["fullyQualifiedName"]):
+            st, b, _ = self.req("GET", "/crm/v3/schemas/" + key)
+            self.assertEqual((st, b["objectTypeId"]), (200, tid), key)
+        st, b, h = self.req("GET", "/crm/v3/schemas/2-999")
+        self.assert_error(st, b, h, 404)
+        st, b, h = self.req("POST", "/crm/v3/schemas", {})
+        self.assertEqual(st, 405)
+        # reset forgets custom objects
+        self.ctl("POST", "/_sim/reset", {})
+        self.assertEqual(self.req("GET", "/crm/v3/schemas")[1], {"results": []})
+
+    def test_schemas_scope(self):
+        self.vendor()
+        self.assertEqual(self.req("GET", "/crm/v3/schemas", headers=RO)[0], 200)
+        self.config(tokens={"pat-c": ["crm.objects.contacts.read"]})
+        st, b, h = self.req("GET", "/crm/v3/schemas",
+                            headers={"Authorization": "Bearer pat-c"})
+        self.assert_error(st, b, h, 403, "MISSING_SCOPES")
+        self.assertEqual(b["errors"][0]["context"]["requiredGranularScopes"],
+                         ["crm.schemas.custom.read"])
+        self.assertEqual(self.req("GET", "/crm/v3/schemas",
+                                  headers={"Authorization": "Bearer nope"})[0], 401)
+
+    def test_custom_object_properties_and_objects(self):
+        tid = self.vendor()["objectTypeId"]
+        # the properties API answers for every name of the object, with the schema's properties
+        for t in (tid, "p_vendor", "p%d_vendor" % hubspot_sim.SIM_PORTAL_ID):
+            st, b, _ = self.req("GET", "/crm/v3/properties/" + t)
+            self.assertEqual(st, 200, t)
+            self.assertEqual({p["name"] for p in b["results"]},
+                             {"vendor_name", "vendor_code", "rating", "score", "hs_object_id",
+                              "createdate", "lastmodifieddate"})
+        self.assertFalse({p["name"]: p for p in b["results"]}["rating"]["hubspotDefined"])
+        # one store under every name; read-only properties refuse writes
+        st, b, _ = self.upsert([{"id": "v1", "idProperty": "vendor_code",
+                                 "properties": {"vendor_name": "Acme"}}], tid)
+        self.assertEqual(st, 200, b)
+        st, b, _ = self.req("GET", V3 + "p_vendor?properties=vendor_name")
+        self.assertEqual([o["properties"]["vendor_name"] for o in b["results"]], ["Acme"])
+        st, b, _ = self.upsert([{"id": "v2", "idProperty": "vendor_code",
+                                 "properties": {"score": "3"}}], tid)
+        self.assertEqual(st, 400, b)
+        # a custom object without a unique property gets external_id to key upserts by
+        tid2 = self.ctl("POST", "/_sim/schemas", {"name": "plain", "properties": [
+            {"name": "label_text", "type": "string"}]})["objectTypeId"]
+        self.assertNotEqual(tid, tid2)
+        st, b, _ = self.req("GET", "/crm/v3/properties/" + tid2)
+        self.assertIn("external_id", [p["name"] for p in b["results"]])
+        # a second object of the same name is refused
+        st, b, _ = self.req("POST", "/_sim/schemas", {"name": "vendor", "properties": []},
+                            {"Content-Type": "application/json"})
+        self.assertEqual(st, 400)
+
+    def test_properties_403_without_read_scope(self):
+        self.vendor()
+        self.config(tokens={"pat-c": ["crm.objects.contacts.read"]})
+        c = {"Authorization": "Bearer pat-c"}
+        self.assertEqual(self.req("GET", "/crm/v3/properties/contacts", headers=c)[0], 200)
+        for t in ("companies", "deals", "line_items", "p_vendor"):
+            st, b, h = self.req("GET", "/crm/v3/properties/" + t, headers=c)
+            self.assert_error(st, b, h, 403, "MISSING_SCOPES")
+        st, b, _ = self.req("GET", "/crm/v3/properties/companies", headers=c)
+        self.assertIn("crm.schemas.companies.read",
+                      b["errors"][0]["context"]["requiredGranularScopes"])
+
     # ------------------------------------------------------------------ value validation
     def check_values(self, t, cases, key=None):
         """cases: (property, value, expected stored value | error code)."""
