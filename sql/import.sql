@@ -158,3 +158,17 @@ SELECT hubspot_flush() AS unsettled;
 \! /usr/bin/python3 test/simctl.py clear-requests
 SELECT wide_code, extra - 'createdate' - 'lastmodifieddate' AS extra FROM imported.wide;
 \! /usr/bin/python3 test/simctl.py requests --path /crm/v3/
+
+-- association tables: one per pair of imported standard types, keyed by
+-- record id on both sides; named in LIMIT TO like any table
+CREATE SCHEMA imp_assoc;
+IMPORT FOREIGN SCHEMA crm LIMIT TO (contacts, companies, contacts_companies)
+	FROM SERVER hs_import INTO imp_assoc;
+SELECT c.relname, ft.ftoptions FROM pg_foreign_table ft JOIN pg_class c ON c.oid = ft.ftrelid
+ WHERE c.relnamespace = 'imp_assoc'::regnamespace AND c.relname = 'contacts_companies';
+SELECT attname, atttypid::regtype, attfdwoptions FROM pg_attribute
+ WHERE attrelid = 'imp_assoc.contacts_companies'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT c.relname FROM pg_foreign_table ft JOIN pg_class c ON c.oid = ft.ftrelid
+ WHERE c.relnamespace = 'imp_all'::regnamespace
+   AND EXISTS (SELECT FROM unnest(ft.ftoptions) o WHERE o LIKE 'from_type=%')
+ ORDER BY 1;

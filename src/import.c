@@ -42,6 +42,21 @@ static const char *const standard_types[] = {
 	"fees", "taxes", "commerce_payments", "users", "orders", "leads", "carts"
 };
 
+/*
+ * Association tables made for pairs of imported standard types (HubSpot
+ * defines a default association for each, REFERENCE section 13), keyed by
+ * record id on both sides: {table, from_type, to_type}.
+ */
+static const char *const assoc_pairs[][3] = {
+	{"contacts_companies", "contacts", "companies"},
+	{"contacts_deals", "contacts", "deals"},
+	{"contacts_tickets", "contacts", "tickets"},
+	{"companies_deals", "companies", "deals"},
+	{"companies_tickets", "companies", "tickets"},
+	{"deals_tickets", "deals", "tickets"},
+	{"deals_line_items", "deals", "line_items"}
+};
+
 /* A table to import: its name and the object type it reads. */
 typedef struct ImportType
 {
@@ -352,6 +367,46 @@ listed(ImportForeignSchemaStmt *stmt, const char *table)
 	return false;
 }
 
+static char *
+assoc_table_for(HsServer *server, ImportForeignSchemaStmt *stmt, int k)
+{
+	return psprintf("CREATE FOREIGN TABLE %s (\n"
+					"  %s_id text OPTIONS (side 'from', property 'hs_object_id'),\n"
+					"  %s_id text OPTIONS (side 'to', property 'hs_object_id'),\n"
+					"  label text\n"
+					") SERVER %s OPTIONS (from_type %s, to_type %s)",
+					quote_qualified_identifier(stmt->local_schema, assoc_pairs[k][0]),
+					assoc_pairs[k][1], assoc_pairs[k][2],
+					quote_identifier(server->servername),
+					quote_literal_cstr(assoc_pairs[k][1]), quote_literal_cstr(assoc_pairs[k][2]));
+}
+
+static int
+assoc_pair_of(const char *table)
+{
+	int			k;
+
+	for (k = 0; k < lengthof(assoc_pairs); k++)
+		if (strcmp(assoc_pairs[k][0], table) == 0)
+			return k;
+	return -1;
+}
+
+/* The association tables of the pairs whose both types were imported. */
+static List *
+assoc_tables(HsServer *server, ImportForeignSchemaStmt *stmt, List *imported)
+{
+	List	   *commands = NIL;
+	int			k;
+
+	for (k = 0; k < lengthof(assoc_pairs); k++)
+		if (list_member(imported, makeString((char *) assoc_pairs[k][1])) &&
+			list_member(imported, makeString((char *) assoc_pairs[k][2])) &&
+			!listed(stmt, assoc_pairs[k][0]))
+			commands = lappend(commands, assoc_table_for(server, stmt, k));
+	return commands;
+}
+
 List *
 hsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
@@ -363,6 +418,7 @@ hsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	char	   *token;
 	List	   *known = NIL;
 	List	   *commands = NIL;
+	List	   *imported = NIL;
 	ListCell   *lc;
 	int			i;
 
@@ -396,7 +452,14 @@ hsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		if (limit_to)
 		{
 			char	   *table = ((RangeVar *) lfirst(lc))->relname;
+			int			k = assoc_pair_of(table);
 
+			/* an association table is named, and made, as it is */
+			if (k >= 0)
+			{
+				commands = lappend(commands, assoc_table_for(server, stmt, k));
+				continue;
+			}
 			/* not a standard type nor a custom object's name: an object type itself */
 			it = find_table(known, table);
 			if (it == NULL)
@@ -415,7 +478,12 @@ hsImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		/* a type named in LIMIT TO must be readable; the others may be skipped */
 		cmd = table_for(server, token, it, stmt, include_readonly, limit_to);
 		if (cmd)
+		{
 			commands = lappend(commands, cmd);
+			imported = lappend(imported, makeString(it->object_type));
+		}
 	}
+	if (!limit_to)
+		commands = list_concat(commands, assoc_tables(server, stmt, imported));
 	return commands;
 }

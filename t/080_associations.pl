@@ -363,8 +363,10 @@ is(link_types('ft@example.com', 'ft2.example'), "279,$mgr", 'table: and the Mana
 is(psql(q{SELECT contact_email || '|' || company_domain || '|' || coalesce(label, '') FROM contact_company
 		WHERE contact_email = 'ft@example.com' AND label IS NOT NULL ORDER BY company_domain, label}),
 	'ft@example.com|ft2.example|Manager', 'table: SELECT shows the labelled link with both keys');
-note('table: SELECT shows ' . psql(q{SELECT string_agg(contact_email || '|' || company_domain || '|' || coalesce(label, 'NULL'), ' ; '
-		ORDER BY company_domain, label) FROM contact_company WHERE contact_email = 'ft@example.com'}));
+is(psql(q{SELECT string_agg(contact_email || '|' || company_domain || '|' || coalesce(label, 'NULL'), ' ; '
+		ORDER BY company_domain, label) FROM contact_company WHERE contact_email = 'ft@example.com'}),
+	'ft@example.com|ft1.example|NULL ; ft@example.com|ft2.example|Manager ; ft@example.com|ft2.example|NULL',
+	'table: SELECT shows one row per type of each pair (NULL = unlabelled)');
 is(psql(q{SELECT string_agg(DISTINCT company_domain, ',' ORDER BY company_domain) FROM contact_company
 		WHERE contact_email = 'ft@example.com'}),
 	'ft1.example,ft2.example', 'table: SELECT shows both linked companies');
@@ -377,6 +379,18 @@ is(link_types('ft@example.com', 'ft2.example'), '279', 'table: only the Manager 
 is(link_types('ft@example.com', 'ft1.example'), '279', 'table: the other link is untouched');
 is(psql(q{SELECT count(*) FROM contact_company WHERE contact_email = 'ft@example.com' AND label = 'Manager'}), '0',
 	'table: SELECT no longer shows the label');
+# every row of the contact at once: the pair with Manager gets both a
+# dissociate of everything and one of Manager
+psql(q{INSERT INTO contact_company VALUES ('ft@example.com', 'ft2.example', 'Manager')});
+is(psql(q{SELECT hubspot_flush('30 s')}), '0', 'table: Manager linked again');
+is(link_types('ft@example.com', 'ft2.example'), "279,$mgr", 'table: the pair has Manager again');
+is(psql(q{DELETE FROM contact_company WHERE contact_email = 'ft@example.com'}), '', 'table: DELETE every link of the contact');
+is(psql(q{SELECT hubspot_flush('30 s')}), '0', 'table: that DELETE settled');
+is(psql(q{SELECT string_agg(coalesce(properties->>'label', 'NULL') || ':' || state || coalesce(' ' || (error->>'message'), ''), ', ' ORDER BY id) }
+		. assoc_rows_sql('ft@example.com') . q{ AND operation = 'dissociate' AND id > (SELECT max(id) } . assoc_rows_sql('ft@example.com')
+		. q{ AND operation = 'associate')}),
+	'NULL:done, NULL:done, Manager:done', 'table: three dissociate rows, all done');
+is(links_of('ft@example.com'), '', 'table: the contact has no link left');
 my ($rc, $out, $err) = $node->psql('postgres',
 	q{UPDATE contact_company SET label = 'Manager' WHERE contact_email = 'ft@example.com'});
 isnt($rc, 0, 'table: UPDATE is refused');
