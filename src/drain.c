@@ -415,6 +415,30 @@ sides_from_queue(HsGroup *g)
 		}
 }
 
+/*
+ * A full claim leaves more rows behind: links that would only part-fill a
+ * last call wait for them, so that every call but the queue's last one
+ * carries HubSpot's 2,000 pairs.  Whole pairs wait, keeping their order.
+ */
+static void
+fill_calls(HsDrainPlan *plan, HsGroup *g)
+{
+	int			n = list_length(g->merged);
+	int			keep = n - n % HS_ASSOC_BATCH_MAX;
+
+	if (n <= HS_ASSOC_BATCH_MAX || keep == n)
+		return;
+	while (list_length(g->merged) > keep)
+	{
+		HsMerged   *m = llast(g->merged);
+		int			k;
+
+		for (k = 0; k < m->nrows; k++)
+			plan->deferred = lappend(plan->deferred, m->rows[k]);
+		g->merged = list_delete_last(g->merged);
+	}
+}
+
 static void
 build_assoc(HsGroup *g)
 {
@@ -479,6 +503,8 @@ hs_drain_claim(int limit, int *unpacked)
 
 		if (g->error == NULL && HS_OP_IS_ASSOC(g->op))
 		{
+			if (plan->nrows >= limit)
+				fill_calls(plan, g);
 			build_assoc(g);
 			MemoryContextSwitchTo(cxt);
 		}
