@@ -11,13 +11,16 @@
 #include "compat.h"
 
 #include <curl/curl.h>
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
@@ -31,6 +34,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 
 #include "convert.h"
@@ -74,24 +78,141 @@ typedef struct HsScanState
 	int			read_pos;
 	MemoryContext pagecxt;		/* the current page; Iterate's own context is per tuple */
 	MemoryContext scancxt;		/* the scan's */
-	List	   *filters;		/* pushed to HubSpot's search, or NIL */
+	List	   *filters;		/* filter groups pushed to HubSpot's search, or NIL */
+	List	   *plan_filters;	/* the same as planned, runtime values unevaluated */
+	bool		is_lookup;		/* batch/read of pushed-down ids or keys */
+	int			lookup_param;	/* index in fdw_exprs of the lookup's values, or -1 */
+	List	   *lookup_consts;	/* the lookup's values as planned */
+	List	   *exprstates;		/* fdw_exprs, ready to evaluate */
+	bool		resolved;		/* runtime values evaluated for this (re)scan */
+	bool		learn_list;		/* count a full listing's rows for estimates */
+	int64		listed;			/* rows of the listing so far */
+	char	   *estimate_source;	/* for EXPLAIN VERBOSE */
+	Oid			relid;
+	MemoryContext paramcxt;		/* runtime values, for one (re)scan */
 	char	   *last_id;		/* search: the keyset, the last record id seen */
 	bool		wide;			/* properties read by batch/read, not in the URL */
 	bool		archived_pass;	/* listing archived records (archived 'true' or 'both') */
 	Jsonb	  **wide_results;	/* the current page's records, in page order */
 } HsScanState;
 
+/*
+ * Row counts learnt from earlier scans, per server and table, in this
+ * backend: a full listing's rows (key ""), and each search's total (key:
+ * its filters as EXPLAIN describes them).  Planning costs no call.
+ */
+typedef struct LearntKey
+{
+	Oid			serverid;
+	Oid			relid;
+	uint32		filters;		/* hash of the description, 0 for a full listing */
+} LearntKey;
+
+typedef struct LearntEntry
+{
+	LearntKey	key;
+	double		rows;
+} LearntEntry;
+
+static HTAB *learnt = NULL;
+
+static LearntKey
+learnt_key(Oid serverid, Oid relid, const char *filters)
+{
+	LearntKey	k;
+
+	memset(&k, 0, sizeof(k));
+	k.serverid = serverid;
+	k.relid = relid;
+	/* 0 stays the full listing's */
+	k.filters = filters && *filters ? (hash_bytes((const unsigned char *) filters,
+												  strlen(filters)) | 1) : 0;
+	return k;
+}
+
+static void
+learn_rows(Oid serverid, Oid relid, const char *filters, double rows)
+{
+	LearntKey	k = learnt_key(serverid, relid, filters);
+	LearntEntry *e;
+
+	if (learnt == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(LearntKey);
+		ctl.entrysize = sizeof(LearntEntry);
+		learnt = hash_create("hubspot_fdw learnt row counts", 64, &ctl,
+							 HASH_ELEM | HASH_BLOBS);
+	}
+	e = hash_search(learnt, &k, HASH_ENTER, NULL);
+	e->rows = rows;
+}
+
+static bool
+learnt_rows(Oid serverid, Oid relid, const char *filters, double *rows)
+{
+	LearntKey	k = learnt_key(serverid, relid, filters);
+	LearntEntry *e;
+
+	if (learnt == NULL || (e = hash_search(learnt, &k, HASH_FIND, NULL)) == NULL)
+		return false;
+	*rows = e->rows;
+	return true;
+}
+
+#define HS_DEFAULT_ROWS 1000
+/* one HubSpot call, against a row's processing: calls dominate a scan's time */
+#define HS_CALL_COST 1000.0
+
+/*
+ * Estimates without a call: a search's total learnt for the same filters;
+ * else the table's learnt row count (a full listing) times the clauses'
+ * selectivity; else a default.  baserel->fdw_private: [source, calls].
+ */
 void
 hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
-	baserel->rows = 1000;
+	Oid			serverid = GetForeignTable(foreigntableid)->serverid;
+	List	   *exprs = NIL;
+	List	   *groups = hs_search_filters(root, baserel, foreigntableid, &exprs);
+	char	   *desc = hs_search_describe(groups);
+	Selectivity sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0,
+											 JOIN_INNER, NULL);
+	double		table_rows;
+	double		rows;
+	double		calls;
+	const char *source;
+
+	if (!learnt_rows(serverid, foreigntableid, "", &table_rows))
+		table_rows = HS_DEFAULT_ROWS, source = "default";
+	else
+		source = "learnt";
+	rows = table_rows * sel;
+	calls = ceil(table_rows / HS_PAGE_SIZE);
+	if (groups != NIL)
+	{
+		double		found;
+
+		/* HubSpot's total for these filters: the local recheck may keep fewer */
+		if (learnt_rows(serverid, foreigntableid, desc, &found))
+			rows = found, source = "learnt";
+		else
+			found = rows * 2;	/* pushed filters are often a superset */
+		calls = ceil(found / 200) + 1;
+	}
+	baserel->rows = clamp_row_est(rows);
+	baserel->fdw_private = list_make2(makeString(pstrdup(source)),
+									  makeInteger((int) Min(calls, 1000000)));
 }
 
 void
 hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	Cost		startup = 100;
-	Cost		total = startup + baserel->rows * 10;
+	Cost		total = startup + intVal(lsecond(baserel->fdw_private)) * HS_CALL_COST +
+		baserel->rows * cpu_tuple_cost;
 
 	add_path(baserel, (Path *) hs_create_foreignscan_path(root, baserel, NULL,
 													   baserel->rows, startup, total,
@@ -135,7 +256,7 @@ const_values(Const *c)
  * *clause_out is the RestrictInfo that was pushed down.
  */
 static List *
-lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out)
+lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out, List **exprs)
 {
 	HsTable    *t = hs_table_get(relid);
 	ListCell   *lc;
@@ -165,8 +286,18 @@ lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out)
 			left = linitial(((ScalarArrayOpExpr *) clause)->args);
 			right = lsecond(((ScalarArrayOpExpr *) clause)->args);
 		}
+		/*
+		 * A constant, or a parameter known when the scan starts: $1 of a
+		 * generic plan, or id = ANY (ARRAY(SELECT ...)), an InitPlan's
+		 * output, which reads a local table's keys in batches of 100.
+		 */
 		if (opno != TextEqualOperator || left == NULL || !IsA(left, Var) ||
-			!IsA(right, Const) || ((Var *) left)->varno != baserel->relid)
+			!(IsA(right, Const) ||
+			  (IsA(right, Param) && (((Param *) right)->paramkind == PARAM_EXTERN ||
+									 ((Param *) right)->paramkind == PARAM_EXEC) &&
+			   (((Param *) right)->paramtype == TEXTOID ||
+				((Param *) right)->paramtype == TEXTARRAYOID))) ||
+			((Var *) left)->varno != baserel->relid)
 			continue;
 		var = (Var *) left;
 		prop = hs_column_property(relid, var->varattno);
@@ -178,7 +309,14 @@ lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out)
 		else
 			continue;
 		*clause_out = (RestrictInfo *) lfirst(lc);
-		return list_make3(makeInteger(kind), const_values((Const *) right), makeString(prop));
+		if (IsA(right, Param))
+		{
+			*exprs = lappend(*exprs, right);
+			return list_make4(makeInteger(kind), NIL, makeString(prop),
+							  makeInteger(list_length(*exprs) - 1));
+		}
+		return list_make4(makeInteger(kind), const_values((Const *) right), makeString(prop),
+						  makeInteger(-1));
 	}
 	return NIL;
 }
@@ -192,6 +330,7 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	List	   *used = NIL;
 	List	   *lookup;
 	List	   *filters = NIL;
+	List	   *exprs = NIL;
 	RestrictInfo *pushed = NULL;
 	ListCell   *lc;
 	int			i;
@@ -209,15 +348,17 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		if (attno > 0)
 			used = lappend_int(used, attno);
 	}
-	lookup = lookup_clause(baserel, foreigntableid, &pushed);
+	lookup = lookup_clause(baserel, foreigntableid, &pushed, &exprs);
 	if (lookup != NIL)
 		scan_clauses = list_delete_ptr(list_copy(scan_clauses), pushed);
 	else
-		filters = hs_search_filters(root, baserel, foreigntableid);
+		filters = hs_search_filters(root, baserel, foreigntableid, &exprs);
 	/* search filters select a superset: every clause is still checked here */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
-	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
-							list_make3(used, lookup, filters), NIL, NIL, outer_plan);
+	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs,
+							list_make4(used, lookup, filters,
+									   linitial(baserel->fdw_private)),
+							NIL, NIL, outer_plan);
 }
 
 static void
@@ -282,25 +423,30 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	st->scancxt = CurrentMemoryContext;
 	st->pagecxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "hubspot_fdw page",
 										ALLOCSET_DEFAULT_SIZES);
+	st->paramcxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "hubspot_fdw values",
+										 ALLOCSET_SMALL_SIZES);
+	st->relid = RelationGetRelid(rel);
 	st->table = hs_table_get(RelationGetRelid(rel));
 	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
 	map_columns(st, rel, linitial(fs->fdw_private));
+	st->lookup_param = -1;
 	if (lsecond(fs->fdw_private) != NIL)
 	{
 		List	   *lookup = lsecond(fs->fdw_private);
 
+		st->is_lookup = true;
 		st->lookup_by_key = intVal(linitial(lookup)) == 2;
-		st->lookup = lsecond(lookup);
+		st->lookup = st->lookup_consts = lsecond(lookup);
 		st->lookup_property = strVal(lthird(lookup));
-		if (st->lookup == NIL)
-			st->done = true;
+		st->lookup_param = intVal(lfourth(lookup));
 	}
-	st->filters = lthird(fs->fdw_private);
+	st->plan_filters = st->filters = lthird(fs->fdw_private);
+	st->estimate_source = strVal(lfourth(fs->fdw_private));
 	st->archived_pass = st->table->archived == HS_ARCHIVED_TRUE;
-	/* search never returns archived records; a body HubSpot would refuse */
-	if (st->filters != NIL &&
-		(st->wide || st->table->archived != HS_ARCHIVED_FALSE || strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY))
-		st->filters = NIL;
+	/* search never returns archived records */
+	if (st->wide || st->table->archived != HS_ARCHIVED_FALSE)
+		st->plan_filters = st->filters = NIL;
+	st->exprstates = ExecInitExprList(fs->fdw_exprs, (PlanState *) node);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	userid = hs_scan_user(fs, node->ss.ps.state);
@@ -407,6 +553,15 @@ fetch_page(HsScanState *st)
 		url = hs_api_list_url(st->server, st->table->object_type, query);
 		st->page = hs_call_get(st->server, st->token, url);
 	}
+	/* a search's first page tells how many records its filters select */
+	if (st->filters != NIL && st->last_id == NULL)
+	{
+		jv = hs_jsonb_get(&st->page->root, "total", &v);
+		if (jv && jv->type == jbvNumeric)
+			learn_rows(st->server->serverid, st->relid, hs_search_describe(st->plan_filters),
+					   DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+														  NumericGetDatum(jv->val.numeric))));
+	}
 	jv = hs_jsonb_get(&st->page->root, "results", &v);
 	st->count = (jv && jv->type == jbvBinary && JsonContainerIsArray(jv->val.binary.data)) ?
 		JsonContainerSize(jv->val.binary.data) : 0;
@@ -429,6 +584,9 @@ fetch_page(HsScanState *st)
 		st->archived_pass = true;
 		st->done = false;
 	}
+	st->listed += st->count;
+	if (st->done && st->learn_list)
+		learn_rows(st->server->serverid, st->relid, "", st->listed);
 	if (st->filters != NIL && st->count > 0)
 		keyset_next(st, jv);
 	if (st->wide && st->count > 0)
@@ -554,6 +712,46 @@ iterate_lookup(HsScanState *st, TupleTableSlot *slot)
 	return slot;
 }
 
+/*
+ * Evaluate the runtime values ($1, an InitPlan's output) now that the
+ * executor knows them; the first Iterate of each (re)scan does it, not
+ * Begin, because an InitPlan of this node is set up after Begin.
+ */
+static void
+resolve_runtime(ForeignScanState *node, HsScanState *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old;
+
+	MemoryContextReset(st->paramcxt);
+	old = MemoryContextSwitchTo(st->paramcxt);
+	st->lookup = st->lookup_consts;
+	if (st->lookup_param >= 0)
+	{
+		ExprState  *es = list_nth(st->exprstates, st->lookup_param);
+		bool		isnull;
+		Datum		d = ExecEvalExpr(es, econtext, &isnull);
+
+		st->lookup = NIL;
+		if (!isnull)
+		{
+			Const	   *c = makeConst(exprType((Node *) es->expr), -1, InvalidOid, -1, d,
+									  false, false);
+
+			st->lookup = const_values(c);
+		}
+	}
+	st->filters = hs_search_resolve(st->plan_filters, st->exprstates, econtext);
+	/* a body HubSpot would refuse: list instead (every clause is checked here) */
+	if (st->filters != NIL &&
+		strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY)
+		st->filters = NIL;
+	st->learn_list = !st->is_lookup && st->filters == NIL;
+	st->listed = 0;
+	st->resolved = true;
+	MemoryContextSwitchTo(old);
+}
+
 TupleTableSlot *
 hsIterateForeignScan(ForeignScanState *node)
 {
@@ -565,8 +763,10 @@ hsIterateForeignScan(ForeignScanState *node)
 	JsonbValue *item;
 
 	ExecClearTuple(slot);
-	if (st->lookup != NIL)
-		return iterate_lookup(st, slot);
+	if (!st->resolved)
+		resolve_runtime(node, st);
+	if (st->is_lookup)
+		return st->lookup == NIL ? slot : iterate_lookup(st, slot);
 	if (st->done && st->page == NULL)
 		return slot;
 	if (st->page == NULL || st->pos >= st->count)
@@ -604,6 +804,10 @@ hsReScanForeignScan(ForeignScanState *node)
 	st->done = false;
 	st->pos = st->count = 0;
 	st->read_pos = 0;
+	st->resolved = false;
+	/* the values may have changed: read them again */
+	if (st->lookup_param >= 0)
+		st->read = NULL;
 }
 
 void
@@ -618,8 +822,23 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	char	   *url;
 
+	if (es->verbose)
+	{
+		ExplainPropertyText("HubSpot properties", st->props_json, es);
+		ExplainPropertyText("HubSpot estimate", st->estimate_source, es);
+	}
 	/* the path only: the host is the server's business, not the plan's */
-	if (st->lookup != NIL)
+	if (st->is_lookup && st->lookup_param >= 0 && !st->resolved)
+	{
+		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ,
+							   st->table->archived == HS_ARCHIVED_TRUE);
+		ExplainPropertyText("HubSpot call",
+							psprintf("POST %s (%s values of a parameter, 100 a call)",
+									 url + strlen(st->server->api_url),
+									 st->lookup_by_key ? st->lookup_property : "id"), es);
+		return;
+	}
+	if (st->is_lookup)
 	{
 		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ,
 							   st->table->archived == HS_ARCHIVED_TRUE);
