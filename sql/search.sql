@@ -72,5 +72,126 @@ SELECT count(*) AS rows, count(DISTINCT id) AS distinct_ids
 \! /usr/bin/python3 test/simctl.py calls
 \! /usr/bin/python3 test/simctl.py bodies | head -1
 
+-- OR groups: one filter group per arm, the ANDed clauses in each; results
+-- equal to the local computation (NULLs, case, mixed types)
+SELECT q, (srch.both(q)).* FROM (VALUES
+	('(firstname = ''Ada'' AND ltv < 100) OR (vip AND ltv BETWEEN 500 AND 510)'),
+	('ltv < 50 OR ltv > 10290'),
+	('(ltv < 30 OR birthdate = ''2000-03-01'') AND firstname = ''ada'''),
+	('ltv < 10 OR firstname <> ''Ada'''),
+	('ltv IS NULL OR birthdate < ''2000-01-03'''),
+	('(ltv < 20 OR ltv > 10280) AND (vip OR firstname IS NULL)'),
+	('firstname LIKE ''Ad%'' AND ltv < 200'),
+	('firstname LIKE ''ad%'' AND ltv < 200'),
+	('email LIKE ''%@example.com'' AND ltv < 40'),
+	('email LIKE ''%@EXAMPLE.com'' AND ltv < 40'),
+	('firstname ILIKE ''ad%'' AND ltv < 60')
+) v(q);
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts
+ WHERE (firstname = 'Ada' AND ltv < 100) OR (vip AND ltv BETWEEN 500 AND 510);
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts
+ WHERE (ltv < 30 OR birthdate = '2000-03-01') AND firstname = 'ada';
+-- an arm HubSpot cannot narrow (strings' <> stays local): no search
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts WHERE ltv < 10 OR firstname <> 'Ada';
+-- more arms than HubSpot's 5 groups: the OR stays local
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts
+ WHERE ltv < 1 OR ltv > 10000 OR vip OR birthdate = '2000-01-01' OR ltv = 7 OR birthdate = '2000-01-09';
+-- within 5 groups x 6 filters and 18 in all (the keyset filter counted in
+-- each group): filters beyond are left out, still checked here
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts
+ WHERE (ltv < 1 AND vip AND birthdate > '2000-01-01') OR (ltv > 2 AND vip AND birthdate > '2000-01-02')
+    OR (ltv > 3 AND vip AND birthdate > '2000-01-03') OR (ltv > 4 AND vip AND birthdate > '2000-01-04')
+    OR (ltv > 5 AND vip AND birthdate > '2000-01-05');
+SELECT (srch.both(q)).* FROM (VALUES
+	('(ltv < 1 AND vip AND birthdate > ''2000-01-01'') OR (ltv > 10290 AND vip AND birthdate > ''2000-01-02'')
+	   OR (ltv > 10295 AND NOT vip AND birthdate > ''2000-01-03'') OR (ltv < 3 AND vip AND birthdate > ''2000-01-04'')
+	   OR (ltv < 5 AND vip AND birthdate > ''2000-01-05'')')
+) v(q);
+\! /usr/bin/python3 test/simctl.py clear-requests
+SELECT count(*) FROM srch.contacts WHERE ltv < 50 OR ltv > 10290;
+\! /usr/bin/python3 test/simctl.py calls
+\! /usr/bin/python3 test/simctl.py bodies
+
+-- LIKE: a prefix of letters (or of digits) as a token prefix, a domain on an
+-- email property as *@domain; ILIKE with letters, other patterns stay local
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts WHERE firstname LIKE 'Ad%';
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts WHERE email LIKE '%@example.com';
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts WHERE email LIKE 'u1%';
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts WHERE firstname LIKE 'A_a%';
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts WHERE firstname ILIKE 'ad%';
+EXPLAIN (COSTS OFF) SELECT id FROM srch.contacts WHERE firstname LIKE '%da';
+
+-- enumerations compare case-sensitively in HubSpot for every operator: IN
+-- with a value that is not lowercase is not lowered (it would miss records)
+-- but stays local; lowercase values go as they are
+CREATE FOREIGN TABLE srch.tasks (
+	id			text,
+	subject		text OPTIONS (property 'hs_task_subject'),
+	status		text OPTIONS (property 'hs_task_status')
+) SERVER hubspot_search OPTIONS (object_type 'tasks');
+INSERT INTO srch.tasks (subject, status)
+SELECT 't' || g, (ARRAY['NOT_STARTED', 'COMPLETED', 'WAITING'])[g % 3 + 1]
+  FROM generate_series(1, 30) g;
+SELECT hubspot_flush('60 s') AS unsettled;
+EXPLAIN (COSTS OFF) SELECT id FROM srch.tasks WHERE status IN ('COMPLETED', 'WAITING');
+SELECT count(*) FROM srch.tasks WHERE status IN ('COMPLETED', 'WAITING');
+SELECT count(*) FROM srch.tasks WHERE status = 'COMPLETED' OR status = 'WAITING';
+EXPLAIN (COSTS OFF) SELECT id FROM srch.tasks WHERE subject IN ('t1', 't2');
+
+-- generic plans: $1 is sent, evaluated when the scan starts
+SET plan_cache_mode = force_generic_plan;
+PREPARE by_ltv(numeric, numeric) AS
+	SELECT count(*) FROM srch.contacts WHERE ltv >= $1 AND ltv < $2;
+EXPLAIN (COSTS OFF) EXECUTE by_ltv(1000, 1100);
+\! /usr/bin/python3 test/simctl.py clear-requests
+EXECUTE by_ltv(1000, 1100);
+\! /usr/bin/python3 test/simctl.py calls
+\! /usr/bin/python3 test/simctl.py bodies
+SELECT count(*) FROM srch.listed WHERE ltv >= 1000 AND ltv < 1100;
+-- a NULL parameter is not sent (the clause, checked here, selects nothing)
+EXECUTE by_ltv(NULL, 20);
+PREPARE by_names(text[]) AS
+	SELECT count(*) FROM srch.contacts WHERE firstname = ANY ($1) AND ltv < 100;
+EXECUTE by_names('{ada,bob}');
+EXECUTE by_names('{Ada,Bob}');
+SELECT count(*) FROM srch.listed WHERE firstname = ANY ('{Ada,Bob}') AND ltv < 100;
+PREPARE by_email(text) AS SELECT firstname, ltv FROM srch.contacts WHERE email = $1;
+EXPLAIN (COSTS OFF) EXECUTE by_email('u8@example.com');
+EXECUTE by_email('u8@example.com');
+RESET plan_cache_mode;
+
+-- a join with a local table of 300 keys: the keys as an InitPlan's array go
+-- to batch/read, 100 a call (3 calls, not a listing of 104 pages)
+CREATE TABLE srch.keys AS
+	SELECT 'u' || g || '@example.com' AS email FROM generate_series(1, 3000, 10) g;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM srch.contacts
+ WHERE email = ANY (ARRAY(SELECT email FROM srch.keys));
+\! /usr/bin/python3 test/simctl.py clear-requests
+SELECT count(*), count(DISTINCT c.email), sum(c.ltv) FROM srch.contacts c
+ WHERE email = ANY (ARRAY(SELECT email FROM srch.keys));
+\! /usr/bin/python3 test/simctl.py calls
+SELECT count(*), count(DISTINCT l.email), sum(l.ltv) FROM srch.listed l JOIN srch.keys USING (email);
+-- the same by record id
+\! /usr/bin/python3 test/simctl.py clear-requests
+SELECT count(*) FROM srch.contacts
+ WHERE id = ANY (ARRAY(SELECT id FROM srch.listed WHERE ltv < 2100 ORDER BY id LIMIT 300));
+\! /usr/bin/python3 test/simctl.py calls
+
+-- estimates without a call: learnt from earlier scans (a full listing's rows,
+-- a search's total), else a default; EXPLAIN VERBOSE says which
+CREATE FUNCTION srch.est(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	j json;
+BEGIN
+	EXECUTE 'EXPLAIN (VERBOSE, FORMAT JSON) ' || q INTO j;
+	RETURN (j->0->'Plan'->>'Plan Rows') || ' rows, ' || (j->0->'Plan'->>'HubSpot estimate');
+END $$;
+\! /usr/bin/python3 test/simctl.py clear-requests
+SELECT srch.est('SELECT * FROM srch.contacts');
+SELECT srch.est('SELECT * FROM srch.tasks WHERE subject = ''x''');
+SELECT srch.est('SELECT * FROM srch.contacts WHERE ltv BETWEEN 1000 AND 1100');
+\! /usr/bin/python3 test/simctl.py calls
+EXPLAIN (VERBOSE, COSTS OFF) SELECT email FROM srch.contacts WHERE ltv BETWEEN 1000 AND 1100;
+
 DROP SCHEMA srch CASCADE;
 DROP SERVER hubspot_search CASCADE;
