@@ -25,7 +25,9 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_operator.h"
+#include "commands/defrem.h"
 #include "catalog/pg_type.h"
 #include "nodes/value.h"
 #include "utils/array.h"
@@ -88,6 +90,11 @@ typedef struct HsScanState
 	bool		learn_list;		/* count a full listing's rows for estimates */
 	int64		listed;			/* rows of the listing so far */
 	char	   *estimate_source;	/* for EXPLAIN VERBOSE */
+	char	   *sort_prop;		/* ORDER BY done by HubSpot: the property, or NULL */
+	bool		sort_desc;
+	bool		sort_nulls_first;
+	int			sort_pass;		/* 0, 1: records with a value or without, in NULLS order */
+	int			sort_offset;	/* "after" within the pass */
 	Oid			relid;
 	MemoryContext paramcxt;		/* runtime values, for one (re)scan */
 	char	   *last_id;		/* search: the keyset, the last record id seen */
@@ -176,7 +183,8 @@ hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	Oid			serverid = GetForeignTable(foreigntableid)->serverid;
 	List	   *exprs = NIL;
-	List	   *groups = hs_search_filters(root, baserel, foreigntableid, &exprs);
+	bool		exact;
+	List	   *groups = hs_search_filters(root, baserel, foreigntableid, &exprs, &exact);
 	char	   *desc = hs_search_describe(groups);
 	Selectivity sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0,
 											 JOIN_INNER, NULL);
@@ -203,8 +211,73 @@ hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		calls = ceil(found / 200) + 1;
 	}
 	baserel->rows = clamp_row_est(rows);
-	baserel->fdw_private = list_make2(makeString(pstrdup(source)),
-									  makeInteger((int) Min(calls, 1000000)));
+	baserel->fdw_private = list_make3(makeString(pstrdup(source)),
+									  makeInteger((int) Min(calls, 1000000)),
+									  makeInteger(exact ? 1 : 0));
+}
+
+/*
+ * ORDER BY one column + LIMIT, done by HubSpot's search: the sort as
+ * [property, descending, nulls first], or NIL where it would not be exact.
+ * Only for a query on this table alone, where every clause is a filter
+ * HubSpot applies exactly (no row is dropped here, so a LIMIT of n needs
+ * n records at most, within the 10,000 one search returns), on a column
+ * that sorts by value without a collation (numbers, dates, timestamps,
+ * booleans), with the btree order PostgreSQL would use.  NULLs: two
+ * passes, those with a value and those without, in the order asked.
+ */
+static List *
+sort_pushdown(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
+{
+	HsTable    *t = hs_table_get(relid);
+	PathKey    *pk;
+	ListCell   *lc;
+
+	if (list_length(root->query_pathkeys) != 1 || root->limit_tuples <= 0 ||
+		root->limit_tuples > HS_SEARCH_MAX_RESULTS ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON ||
+		root->parse->commandType != CMD_SELECT || root->parse->rowMarks != NIL ||
+		!intVal(lthird(baserel->fdw_private)) || t->archived != HS_ARCHIVED_FALSE)
+		return NIL;
+	pk = linitial(root->query_pathkeys);
+	if (pk->pk_eclass->ec_has_volatile)
+		return NIL;
+	/* the properties go in the body: leave room within its 3,000 characters */
+	{
+		Bitmapset  *attrs = NULL;
+		int			chars = 0;
+		int			i;
+
+		pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+		foreach(lc, baserel->baserestrictinfo)
+			pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, baserel->relid, &attrs);
+		if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+			return NIL;
+		for (i = -1; (i = bms_next_member(attrs, i)) >= 0;)
+			if (i + FirstLowInvalidHeapAttributeNumber > 0)
+				chars += strlen(hs_column_property(relid, i + FirstLowInvalidHeapAttributeNumber)) + 3;
+		if (chars > 1200)
+			return NIL;
+	}
+	foreach(lc, pk->pk_eclass->ec_members)
+	{
+		EquivalenceMember *em = lfirst(lc);
+		Node	   *e = (Node *) em->em_expr;
+		char	   *prop;
+		Oid			opclass;
+
+		if (!bms_equal(em->em_relids, baserel->relids) || !IsA(e, Var))
+			continue;
+		if ((prop = hs_search_sort_property(e, baserel, relid)) == NULL)
+			return NIL;
+		/* the type's own default btree order, not a user's operator class */
+		opclass = GetDefaultOpClass(exprType(e), BTREE_AM_OID);
+		if (!OidIsValid(opclass) || get_opclass_family(opclass) != pk->pk_opfamily)
+			return NIL;
+		return list_make3(makeString(prop), makeInteger(hs_pathkey_descending(pk) ? 1 : 0),
+						  makeInteger(pk->pk_nulls_first ? 1 : 0));
+	}
+	return NIL;
 }
 
 void
@@ -214,9 +287,17 @@ hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	Cost		total = startup + intVal(lsecond(baserel->fdw_private)) * HS_CALL_COST +
 		baserel->rows * cpu_tuple_cost;
 
+	List	   *sort;
+
 	add_path(baserel, (Path *) hs_create_foreignscan_path(root, baserel, NULL,
 													   baserel->rows, startup, total,
 													   NIL, NULL, NULL, NIL));
+	/* the same calls, already in order: cheaper than a listing and a Sort */
+	if ((sort = sort_pushdown(root, baserel, foreigntableid)) != NIL)
+		add_path(baserel, (Path *) hs_create_foreignscan_path(root, baserel, NULL,
+														   baserel->rows, startup, total,
+														   root->query_pathkeys, NULL, NULL,
+														   sort));
 }
 
 /* The text values of a constant: one for =, several for = ANY(array). */
@@ -328,9 +409,10 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 {
 	Bitmapset  *attrs = NULL;
 	List	   *used = NIL;
-	List	   *lookup;
 	List	   *filters = NIL;
 	List	   *exprs = NIL;
+	List	   *sort = NIL;
+	List	   *lookup = NIL;
 	RestrictInfo *pushed = NULL;
 	ListCell   *lc;
 	int			i;
@@ -348,16 +430,21 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		if (attno > 0)
 			used = lappend_int(used, attno);
 	}
-	lookup = lookup_clause(baserel, foreigntableid, &pushed, &exprs);
-	if (lookup != NIL)
+	/* a sorted path: HubSpot's search applies every clause and the order */
+	if (best_path->fdw_private != NIL)
+	{
+		sort = best_path->fdw_private;
+		filters = hs_search_filters(root, baserel, foreigntableid, &exprs, NULL);
+	}
+	else if ((lookup = lookup_clause(baserel, foreigntableid, &pushed, &exprs)) != NIL)
 		scan_clauses = list_delete_ptr(list_copy(scan_clauses), pushed);
 	else
-		filters = hs_search_filters(root, baserel, foreigntableid, &exprs);
+		filters = hs_search_filters(root, baserel, foreigntableid, &exprs, NULL);
 	/* search filters select a superset: every clause is still checked here */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs,
-							list_make4(used, lookup, filters,
-									   linitial(baserel->fdw_private)),
+							list_make5(used, lookup, filters,
+									   linitial(baserel->fdw_private), sort),
 							NIL, NIL, outer_plan);
 }
 
@@ -442,6 +529,14 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	}
 	st->plan_filters = st->filters = lthird(fs->fdw_private);
 	st->estimate_source = strVal(lfourth(fs->fdw_private));
+	if (list_nth(fs->fdw_private, 4) != NIL)
+	{
+		List	   *sort = list_nth(fs->fdw_private, 4);
+
+		st->sort_prop = strVal(linitial(sort));
+		st->sort_desc = intVal(lsecond(sort)) != 0;
+		st->sort_nulls_first = intVal(lthird(sort)) != 0;
+	}
 	st->archived_pass = st->table->archived == HS_ARCHIVED_TRUE;
 	/* search never returns archived records */
 	if (st->wide || st->table->archived != HS_ARCHIVED_FALSE)
@@ -542,7 +637,22 @@ fetch_page(HsScanState *st)
 		query = psprintf("%s&after=%s", st->base_query, e);
 		curl_free(e);
 	}
-	if (st->filters != NIL)
+	if (st->sort_prop)
+	{
+		if (st->sort_offset >= HS_SEARCH_MAX_RESULTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("HubSpot's search for server \"%s\" returns at most %d records in one order",
+							st->server->servername, HS_SEARCH_MAX_RESULTS),
+					 errhint("The records changed during the scan; run the query again.")));
+		st->page = hs_call_read(st->server, st->token,
+								hs_api_search_url(st->server, st->table->object_type),
+								hs_search_sorted_body(st->filters, st->props_json, st->sort_prop,
+													  st->sort_desc,
+													  st->sort_pass == (st->sort_nulls_first ? 1 : 0),
+													  st->sort_offset), true);
+	}
+	else if (st->filters != NIL)
 		st->page = hs_call_read(st->server, st->token,
 								hs_api_search_url(st->server, st->table->object_type),
 								hs_search_body(st->filters, st->props_json, st->last_id), true);
@@ -554,7 +664,7 @@ fetch_page(HsScanState *st)
 		st->page = hs_call_get(st->server, st->token, url);
 	}
 	/* a search's first page tells how many records its filters select */
-	if (st->filters != NIL && st->last_id == NULL)
+	if (st->filters != NIL && st->last_id == NULL && st->sort_prop == NULL)
 	{
 		jv = hs_jsonb_get(&st->page->root, "total", &v);
 		if (jv && jv->type == jbvNumeric)
@@ -584,10 +694,21 @@ fetch_page(HsScanState *st)
 		st->archived_pass = true;
 		st->done = false;
 	}
+	/* sorted: "after" is an offset within the pass; then the other pass */
+	if (st->sort_prop)
+	{
+		st->sort_offset = st->after ? atoi(st->after) : 0;
+		if (st->done && st->sort_pass == 0)
+			st->sort_pass = 1, st->done = false;
+		st->after = NULL;
+		if (!st->done)
+			st->after = "";		/* not the end: fetch_page continues by offset */
+		st->learn_list = false;
+	}
 	st->listed += st->count;
 	if (st->done && st->learn_list)
 		learn_rows(st->server->serverid, st->relid, "", st->listed);
-	if (st->filters != NIL && st->count > 0)
+	if (st->filters != NIL && st->count > 0 && st->sort_prop == NULL)
 		keyset_next(st, jv);
 	if (st->wide && st->count > 0)
 		read_page(st);
@@ -804,6 +925,7 @@ hsReScanForeignScan(ForeignScanState *node)
 	st->done = false;
 	st->pos = st->count = 0;
 	st->read_pos = 0;
+	st->sort_pass = st->sort_offset = 0;
 	st->resolved = false;
 	/* the values may have changed: read them again */
 	if (st->lookup_param >= 0)
@@ -847,6 +969,17 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 									 list_length(st->lookup),
 									 st->lookup_by_key ? st->lookup_property : "id",
 									 list_length(st->lookup) > 1 ? " values" : ""), es);
+		return;
+	}
+	if (st->sort_prop)
+	{
+		url = hs_api_search_url(st->server, st->table->object_type);
+		ExplainPropertyText("HubSpot call",
+							psprintf("POST %s (%s%ssorted by %s %s, NULLS %s; pages of %d)",
+									 url + strlen(st->server->api_url),
+									 hs_search_describe(st->filters), st->filters ? "; " : "",
+									 st->sort_prop, st->sort_desc ? "DESC" : "ASC",
+									 st->sort_nulls_first ? "FIRST" : "LAST", HS_SEARCH_PAGE), es);
 		return;
 	}
 	if (st->filters != NIL)

@@ -184,11 +184,18 @@ search_operator(Oid opno, Oid type, bool commuted)
 	return strcmp(result, "LIKE") == 0 || strcmp(result, "ILIKE") == 0 ? NULL : result;
 }
 
+/*
+ * exact: HubSpot selects the same rows as PostgreSQL (not a superset), for
+ * deciding whether the scan's order and count can be HubSpot's.
+ */
 static List *
-filter(const char *prop, const char *op, List *values)
+filter(const char *prop, const char *op, List *values, bool exact)
 {
-	return list_make3(makeString(pstrdup(prop)), makeString(pstrdup(op)), values);
+	return list_make4(makeString(pstrdup(prop)), makeString(pstrdup(op)), values,
+					  makeInteger(exact ? 1 : 0));
 }
+
+#define filter_exact(f) (intVal(lfourth(f)) != 0)
 
 /* The column a Var names, if it is one of ours and not the record id. */
 static char *
@@ -306,19 +313,19 @@ op_filter(OpExpr *e, FilterContext *cx)
 			(value = like_token(TextDatumGetCString(((Const *) r)->constvalue),
 								strcmp(op, "ILIKE") == 0, prop)) == NULL)
 			return NIL;
-		return filter(prop, "CONTAINS_TOKEN", list_make1(makeString(value)));
+		return filter(prop, "CONTAINS_TOKEN", list_make1(makeString(value)), false);
 	}
 	if (IsA(r, Param))
 	{
 		if ((param = runtime_value(r, type, cx)) == NULL)
 			return NIL;
-		return filter(prop, op, list_make1(param));
+		return filter(prop, op, list_make1(param), false);
 	}
 	if (!IsA(r, Const) || ((Const *) r)->constisnull ||
 		((Const *) r)->consttype != type ||
 		(value = search_value(((Const *) r)->constvalue, type, false)) == NULL)
 		return NIL;
-	return filter(prop, op, list_make1(makeString(value)));
+	return filter(prop, op, list_make1(makeString(value)), kind_of(type) == KIND_EXACT);
 }
 
 /* The values of an array for IN / NOT IN, or NIL if one cannot be sent. */
@@ -370,12 +377,12 @@ array_filter(ScalarArrayOpExpr *e, FilterContext *cx)
 	{
 		Node	   *param = runtime_value(c, exprType(c), cx);
 
-		return param ? filter(prop, e->useOr ? "IN" : "NOT_IN", list_make1(param)) : NIL;
+		return param ? filter(prop, e->useOr ? "IN" : "NOT_IN", list_make1(param), false) : NIL;
 	}
 	if (!IsA(c, Const) || ((Const *) c)->constisnull ||
 		(values = array_values(((Const *) c)->constvalue, type)) == NIL)
 		return NIL;
-	return filter(prop, e->useOr ? "IN" : "NOT_IN", values);
+	return filter(prop, e->useOr ? "IN" : "NOT_IN", values, kind_of(type) == KIND_EXACT);
 }
 
 /* a boolean column alone (WHERE vip) or negated (WHERE NOT vip) */
@@ -387,7 +394,7 @@ bool_filter(Node *n, bool value, FilterContext *cx)
 
 	if (prop == NULL || type != BOOLOID)
 		return NIL;
-	return filter(prop, "EQ", list_make1(makeString(value ? "true" : "false")));
+	return filter(prop, "EQ", list_make1(makeString(value ? "true" : "false")), true);
 }
 
 static List *
@@ -398,7 +405,8 @@ null_filter(NullTest *t, FilterContext *cx)
 
 	if (prop == NULL || t->argisrow || kind_of(type) != KIND_EXACT)
 		return NIL;
-	return filter(prop, t->nulltesttype == IS_NULL ? "NOT_HAS_PROPERTY" : "HAS_PROPERTY", NIL);
+	return filter(prop, t->nulltesttype == IS_NULL ? "NOT_HAS_PROPERTY" : "HAS_PROPERTY", NIL,
+				  true);
 }
 
 /* One clause as one filter, or NIL. */
@@ -449,9 +457,11 @@ and_filters(Expr *clause, FilterContext *cx)
  * *exprs receives the runtime values.
  */
 List *
-hs_search_filters(PlannerInfo *root, RelOptInfo *baserel, Oid relid, List **exprs)
+hs_search_filters(PlannerInfo *root, RelOptInfo *baserel, Oid relid, List **exprs,
+				  bool *exact)
 {
 	FilterContext cx = {baserel, relid, exprs};
+	bool		all_exact = true;
 	List	   *common = NIL;
 	List	   *arms = NIL;
 	List	   *groups = NIL;
@@ -467,6 +477,7 @@ hs_search_filters(PlannerInfo *root, RelOptInfo *baserel, Oid relid, List **expr
 			List	   *these = NIL;
 			ListCell   *ac;
 
+			all_exact = false;
 			if (arms != NIL || list_length(((BoolExpr *) clause)->args) > HS_SEARCH_MAX_GROUPS)
 				continue;
 			foreach(ac, ((BoolExpr *) clause)->args)
@@ -489,8 +500,12 @@ hs_search_filters(PlannerInfo *root, RelOptInfo *baserel, Oid relid, List **expr
 
 			if (f != NIL)
 				common = lappend(common, f);
+			all_exact &= f != NIL && filter_exact(f);
 		}
 	}
+	/* every clause as an exact filter, all in one group with room for one more */
+	if (exact)
+		*exact = all_exact && list_length(common) <= HS_SEARCH_MAX_FILTERS - 1;
 	if (arms == NIL)
 		groups = common ? list_make1(common) : NIL;
 	else
@@ -560,11 +575,12 @@ hs_search_resolve(List *groups, List *exprstates, ExprContext *econtext)
 			{
 				values = array_values(d, get_element_type(type));
 				if (values != NIL)
-					group = lappend(group, filter(strVal(linitial(f)), strVal(lsecond(f)), values));
+					group = lappend(group, filter(strVal(linitial(f)), strVal(lsecond(f)), values,
+												  false));
 			}
 			else if ((s = search_value(d, type, false)) != NULL)
 				group = lappend(group, filter(strVal(linitial(f)), strVal(lsecond(f)),
-											  list_make1(makeString(s))));
+											  list_make1(makeString(s)), false));
 		}
 		if (group == NIL)
 			return NIL;
@@ -644,6 +660,67 @@ hs_search_body(List *groups, const char *properties_json, const char *after_id)
 	}
 	appendStringInfo(&buf, "],\"sorts\":[{\"propertyName\":\"hs_object_id\",\"direction\":\"ASCENDING\"}],"
 					 "\"properties\":%s,\"limit\":%d}", properties_json, HS_SEARCH_PAGE);
+	return buf.data;
+}
+
+/*
+ * The property HubSpot can sort by exactly as PostgreSQL sorts the column
+ * n, or NULL: numbers, dates, timestamps and booleans compare by value and
+ * no collation; strings sort by HubSpot's rules, not the column's collation.
+ */
+char *
+hs_search_sort_property(Node *n, RelOptInfo *baserel, Oid relid)
+{
+	FilterContext cx = {baserel, relid, NULL};
+	Oid			type;
+	char	   *prop = column_property(n, &cx, &type);
+
+	return prop && kind_of(type) == KIND_EXACT ? prop : NULL;
+}
+
+/*
+ * One page of a sorted search: the groups, each also selecting the records
+ * that have the sort property (present) or those that do not, so that
+ * where HubSpot places records without a value never matters: PostgreSQL's
+ * NULLS FIRST / LAST is the order of the two passes.  Paged by offset:
+ * the caller never needs more than 10,000 (a LIMIT within that, and every
+ * clause applied exactly by HubSpot).
+ */
+char *
+hs_search_sorted_body(List *groups, const char *properties_json, const char *prop,
+					  bool desc, bool present, int after)
+{
+	StringInfoData buf;
+	ListCell   *gc;
+	ListCell   *lc;
+	List	   *one = list_make1(NIL);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"filterGroups\":[");
+	if (groups == NIL)
+		groups = one;
+	foreach(gc, groups)
+	{
+		List	   *filters = lfirst(gc);
+
+		appendStringInfoString(&buf, gc == list_head(groups) ? "{\"filters\":[" : ",{\"filters\":[");
+		foreach(lc, filters)
+		{
+			append_filter(&buf, lfirst(lc));
+			appendStringInfoChar(&buf, ',');
+		}
+		appendStringInfoString(&buf, "{\"propertyName\":");
+		escape_json(&buf, prop);
+		appendStringInfo(&buf, ",\"operator\":\"%s\"}]}", present ? "HAS_PROPERTY" : "NOT_HAS_PROPERTY");
+	}
+	appendStringInfoString(&buf, "],\"sorts\":[{\"propertyName\":");
+	/* records without the value: any stable order, ties are PostgreSQL's too */
+	escape_json(&buf, present ? prop : "hs_object_id");
+	appendStringInfo(&buf, ",\"direction\":\"%s\"}],\"properties\":%s,\"limit\":%d",
+					 desc && present ? "DESCENDING" : "ASCENDING", properties_json, HS_SEARCH_PAGE);
+	if (after > 0)
+		appendStringInfo(&buf, ",\"after\":\"%d\"", after);
+	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
 
