@@ -164,8 +164,18 @@ RESET plan_cache_mode;
 -- to batch/read, 100 a call (3 calls, not a listing of 104 pages)
 CREATE TABLE srch.keys AS
 	SELECT 'u' || g || '@example.com' AS email FROM generate_series(1, 3000, 10) g;
-EXPLAIN (COSTS OFF) SELECT count(*) FROM srch.contacts
- WHERE email = ANY (ARRAY(SELECT email FROM srch.keys));
+CREATE FUNCTION srch.call_of(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+	l text;
+BEGIN
+	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+		IF l LIKE '%HubSpot call%' OR l LIKE '%Sort%' OR l LIKE '%Limit%' THEN
+			RETURN NEXT trim(l);
+		END IF;
+	END LOOP;
+END $$;
+SELECT srch.call_of('SELECT count(*) FROM srch.contacts
+ WHERE email = ANY (ARRAY(SELECT email FROM srch.keys))');
 \! /usr/bin/python3 test/simctl.py clear-requests
 SELECT count(*), count(DISTINCT c.email), sum(c.ltv) FROM srch.contacts c
  WHERE email = ANY (ARRAY(SELECT email FROM srch.keys));
@@ -189,9 +199,45 @@ END $$;
 \! /usr/bin/python3 test/simctl.py clear-requests
 SELECT srch.est('SELECT * FROM srch.contacts');
 SELECT srch.est('SELECT * FROM srch.tasks WHERE subject = ''x''');
+CREATE FOREIGN TABLE srch.fresh (id text, name text)
+	SERVER hubspot_search OPTIONS (object_type 'companies');
+SELECT srch.est('SELECT * FROM srch.fresh');
 SELECT srch.est('SELECT * FROM srch.contacts WHERE ltv BETWEEN 1000 AND 1100');
 \! /usr/bin/python3 test/simctl.py calls
 EXPLAIN (VERBOSE, COSTS OFF) SELECT email FROM srch.contacts WHERE ltv BETWEEN 1000 AND 1100;
+
+-- ORDER BY one column + LIMIT: HubSpot's sort, where exact (every clause an
+-- exact filter, a number/date/boolean column, LIMIT within 10,000); NULLs by
+-- two passes (with a value, without) in the order asked
+SELECT srch.call_of('SELECT id, ltv FROM srch.contacts ORDER BY ltv LIMIT 5');
+SELECT srch.call_of('SELECT id, ltv FROM srch.contacts WHERE vip ORDER BY ltv DESC LIMIT 5');
+SELECT srch.call_of('SELECT id, ltv FROM srch.contacts ORDER BY ltv DESC NULLS LAST LIMIT 5');
+SELECT srch.call_of('SELECT id, birthdate FROM srch.contacts WHERE ltv < 100 ORDER BY birthdate LIMIT 20 OFFSET 3');
+-- not pushed: a string column (collation), a superset filter, no LIMIT, a
+-- LIMIT over 10,000, a join
+SELECT srch.call_of('SELECT id FROM srch.contacts ORDER BY firstname LIMIT 5');
+SELECT srch.call_of('SELECT id FROM srch.contacts WHERE firstname = ''Ada'' ORDER BY ltv LIMIT 5');
+SELECT srch.call_of('SELECT id FROM srch.contacts WHERE ltv < 30 ORDER BY ltv');
+SELECT srch.call_of('SELECT id FROM srch.contacts ORDER BY ltv LIMIT 10001');
+SELECT srch.call_of('SELECT c.id FROM srch.contacts c JOIN srch.keys k USING (email) ORDER BY ltv LIMIT 5');
+-- the same rows in the same order as computed locally; calls
+\! /usr/bin/python3 test/simctl.py clear-requests
+SELECT id, ltv FROM srch.contacts ORDER BY ltv LIMIT 3;
+SELECT id, ltv FROM srch.contacts WHERE vip AND ltv < 4000 ORDER BY ltv DESC LIMIT 3;
+SELECT string_agg(coalesce(ltv::text, '-'), ',') FROM
+	(SELECT ltv FROM srch.contacts WHERE birthdate = '2000-02-01' ORDER BY ltv DESC LIMIT 30) s;
+\! /usr/bin/python3 test/simctl.py calls
+SELECT id, ltv FROM srch.listed ORDER BY ltv LIMIT 3;
+SELECT id, ltv FROM srch.listed WHERE vip AND ltv < 4000 ORDER BY ltv DESC LIMIT 3;
+SELECT string_agg(coalesce(ltv::text, '-'), ',') FROM
+	(SELECT ltv FROM srch.listed WHERE birthdate = '2000-02-01' ORDER BY ltv DESC LIMIT 30) s;
+-- NULLS FIRST: the records without a value, then those with one (two passes)
+\! /usr/bin/python3 test/simctl.py clear-requests
+SELECT count(*) FILTER (WHERE ltv IS NULL) AS nulls, max(ltv) FROM
+	(SELECT ltv FROM srch.contacts WHERE birthdate < '2000-01-20' ORDER BY ltv NULLS FIRST LIMIT 100) s;
+\! /usr/bin/python3 test/simctl.py calls
+SELECT count(*) FILTER (WHERE ltv IS NULL) AS nulls, max(ltv) FROM
+	(SELECT ltv FROM srch.listed WHERE birthdate < '2000-01-20' ORDER BY ltv NULLS FIRST LIMIT 100) s;
 
 DROP SCHEMA srch CASCADE;
 DROP SERVER hubspot_search CASCADE;
