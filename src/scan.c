@@ -697,7 +697,22 @@ fetch_page(HsScanState *st)
 	/* sorted: "after" is an offset within the pass; then the other pass */
 	if (st->sort_prop)
 	{
-		st->sort_offset = st->after ? atoi(st->after) : 0;
+		int			next = 0;
+
+		if (st->after)
+		{
+			char	   *end;
+			long		n = strtol(st->after, &end, 10);
+
+			/* an offset that does not move on would read the same page forever */
+			if (*end != '\0' || end == st->after || n <= st->sort_offset || n > INT_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("HubSpot's search answer for server \"%s\" holds an invalid paging offset \"%s\"",
+								st->server->servername, st->after)));
+			next = (int) n;
+		}
+		st->sort_offset = next;
 		if (st->done && st->sort_pass == 0)
 			st->sort_pass = 1, st->done = false;
 		st->after = NULL;

@@ -282,6 +282,16 @@ like_token(const char *pattern, bool ilike, const char *prop)
 	return NULL;
 }
 
+/*
+ * A comparison under a nondeterministic collation (say, case-insensitive)
+ * matches values HubSpot's case-sensitive enumeration compare would not.
+ */
+static bool
+deterministic(Oid collid)
+{
+	return !OidIsValid(collid) || get_collation_isdeterministic(collid);
+}
+
 static List *
 op_filter(OpExpr *e, FilterContext *cx)
 {
@@ -305,7 +315,8 @@ op_filter(OpExpr *e, FilterContext *cx)
 		l = r, r = t, commuted = true;
 	}
 	if ((prop = column_property(l, cx, &type)) == NULL ||
-		(op = search_operator(e->opno, type, commuted)) == NULL)
+		(op = search_operator(e->opno, type, commuted)) == NULL ||
+		!deterministic(e->inputcollid))
 		return NIL;
 	if (strcmp(op, "LIKE") == 0 || strcmp(op, "ILIKE") == 0)
 	{
@@ -370,7 +381,7 @@ array_filter(ScalarArrayOpExpr *e, FilterContext *cx)
 
 	if ((prop = column_property(linitial(e->args), cx, &type)) == NULL ||
 		(op = search_operator(e->opno, type, false)) == NULL ||
-		strcmp(op, e->useOr ? "EQ" : "NEQ") != 0 ||
+		strcmp(op, e->useOr ? "EQ" : "NEQ") != 0 || !deterministic(e->inputcollid) ||
 		get_element_type(exprType(c)) != type)
 		return NIL;
 	if (IsA(c, Param))
