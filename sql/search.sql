@@ -40,6 +40,16 @@ BEGIN
 				   'FROM srch.listed l LEFT JOIN pg_temp.got g USING (id) WHERE %s', pushed, q)
 		INTO listed, same;
 END $$;
+CREATE FUNCTION srch.call_of(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+	l text;
+BEGIN
+	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+		IF l LIKE '%HubSpot call%' OR l LIKE '%Sort%' OR l LIKE '%Limit%' THEN
+			RETURN NEXT trim(l);
+		END IF;
+	END LOOP;
+END $$;
 SELECT q, (srch.both(q)).* FROM (VALUES
 	('ltv > 10000 AND vip'),
 	('firstname = ''Ada'''),
@@ -137,6 +147,11 @@ EXPLAIN (COSTS OFF) SELECT id FROM srch.tasks WHERE status IN ('COMPLETED', 'WAI
 SELECT count(*) FROM srch.tasks WHERE status IN ('COMPLETED', 'WAITING');
 SELECT count(*) FROM srch.tasks WHERE status = 'COMPLETED' OR status = 'WAITING';
 EXPLAIN (COSTS OFF) SELECT id FROM srch.tasks WHERE subject IN ('t1', 't2');
+-- a case-insensitive (nondeterministic) collation matches what an
+-- enumeration's case-sensitive compare would not: local
+CREATE COLLATION srch.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+SELECT srch.call_of('SELECT id FROM srch.tasks WHERE status = ''completed'' COLLATE srch.ci');
+SELECT count(*) FROM srch.tasks WHERE status = 'completed' COLLATE srch.ci;
 
 -- generic plans: $1 is sent, evaluated when the scan starts
 SET plan_cache_mode = force_generic_plan;
@@ -164,16 +179,6 @@ RESET plan_cache_mode;
 -- to batch/read, 100 a call (3 calls, not a listing of 104 pages)
 CREATE TABLE srch.keys AS
 	SELECT 'u' || g || '@example.com' AS email FROM generate_series(1, 3000, 10) g;
-CREATE FUNCTION srch.call_of(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-DECLARE
-	l text;
-BEGIN
-	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-		IF l LIKE '%HubSpot call%' OR l LIKE '%Sort%' OR l LIKE '%Limit%' THEN
-			RETURN NEXT trim(l);
-		END IF;
-	END LOOP;
-END $$;
 SELECT srch.call_of('SELECT count(*) FROM srch.contacts
  WHERE email = ANY (ARRAY(SELECT email FROM srch.keys))');
 \! /usr/bin/python3 test/simctl.py clear-requests
