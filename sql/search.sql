@@ -227,13 +227,13 @@ SELECT srch.call_of('SELECT id FROM srch.contacts ORDER BY ltv LIMIT 10001');
 SELECT srch.call_of('SELECT c.id FROM srch.contacts c JOIN srch.keys k USING (email) ORDER BY ltv LIMIT 5');
 -- the same rows in the same order as computed locally; calls
 \! /usr/bin/python3 test/simctl.py clear-requests
-SELECT id, ltv FROM srch.contacts ORDER BY ltv LIMIT 3;
-SELECT id, ltv FROM srch.contacts WHERE vip AND ltv < 4000 ORDER BY ltv DESC LIMIT 3;
+SELECT email, ltv FROM srch.contacts ORDER BY ltv LIMIT 3;
+SELECT email, ltv FROM srch.contacts WHERE vip AND ltv < 4000 ORDER BY ltv DESC LIMIT 3;
 SELECT string_agg(coalesce(ltv::text, '-'), ',') FROM
 	(SELECT ltv FROM srch.contacts WHERE birthdate = '2000-02-01' ORDER BY ltv DESC LIMIT 30) s;
 \! /usr/bin/python3 test/simctl.py calls
-SELECT id, ltv FROM srch.listed ORDER BY ltv LIMIT 3;
-SELECT id, ltv FROM srch.listed WHERE vip AND ltv < 4000 ORDER BY ltv DESC LIMIT 3;
+SELECT email, ltv FROM srch.listed ORDER BY ltv LIMIT 3;
+SELECT email, ltv FROM srch.listed WHERE vip AND ltv < 4000 ORDER BY ltv DESC LIMIT 3;
 SELECT string_agg(coalesce(ltv::text, '-'), ',') FROM
 	(SELECT ltv FROM srch.listed WHERE birthdate = '2000-02-01' ORDER BY ltv DESC LIMIT 30) s;
 -- NULLS FIRST: the records without a value, then those with one (two passes)
