@@ -336,7 +336,9 @@ op_filter(OpExpr *e, FilterContext *cx)
 		((Const *) r)->consttype != type ||
 		(value = search_value(((Const *) r)->constvalue, type, false)) == NULL)
 		return NIL;
-	return filter(prop, op, list_make1(makeString(value)), kind_of(type) == KIND_EXACT);
+	/* HubSpot's NEQ also selects records without a value, which <> does not */
+	return filter(prop, op, list_make1(makeString(value)),
+				  kind_of(type) == KIND_EXACT && strcmp(op, "NEQ") != 0);
 }
 
 /* The values of an array for IN / NOT IN, or NIL if one cannot be sent. */
@@ -393,7 +395,8 @@ array_filter(ScalarArrayOpExpr *e, FilterContext *cx)
 	if (!IsA(c, Const) || ((Const *) c)->constisnull ||
 		(values = array_values(((Const *) c)->constvalue, type)) == NIL)
 		return NIL;
-	return filter(prop, e->useOr ? "IN" : "NOT_IN", values, kind_of(type) == KIND_EXACT);
+	return filter(prop, e->useOr ? "IN" : "NOT_IN", values,
+				  kind_of(type) == KIND_EXACT && e->useOr);
 }
 
 /* a boolean column alone (WHERE vip) or negated (WHERE NOT vip) */
