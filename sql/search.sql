@@ -223,6 +223,7 @@ SELECT srch.call_of('SELECT id, birthdate FROM srch.contacts WHERE ltv < 100 ORD
 SELECT srch.call_of('SELECT id FROM srch.contacts ORDER BY firstname LIMIT 5');
 SELECT srch.call_of('SELECT id FROM srch.contacts WHERE firstname = ''Ada'' ORDER BY ltv LIMIT 5');
 SELECT srch.call_of('SELECT id FROM srch.contacts WHERE ltv < 30 ORDER BY ltv');
+SELECT srch.call_of('SELECT id FROM srch.contacts WHERE ltv <> 30 ORDER BY ltv LIMIT 5');
 SELECT srch.call_of('SELECT id FROM srch.contacts ORDER BY ltv LIMIT 10001');
 SELECT srch.call_of('SELECT c.id FROM srch.contacts c JOIN srch.keys k USING (email) ORDER BY ltv LIMIT 5');
 -- the same rows in the same order as computed locally; calls
