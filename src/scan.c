@@ -123,6 +123,8 @@ typedef struct LearntEntry
 
 static HTAB *learnt = NULL;
 
+#define HS_LEARNT_MAX 10000
+
 static LearntKey
 learnt_key(Oid serverid, Oid relid, const char *filters)
 {
@@ -143,6 +145,12 @@ learn_rows(Oid serverid, Oid relid, const char *filters, double rows)
 	LearntKey	k = learnt_key(serverid, relid, filters);
 	LearntEntry *e;
 
+	/* one entry per distinct filters: start afresh rather than grow without end */
+	if (learnt != NULL && hash_get_num_entries(learnt) >= HS_LEARNT_MAX)
+	{
+		hash_destroy(learnt);
+		learnt = NULL;
+	}
 	if (learnt == NULL)
 	{
 		HASHCTL		ctl;
