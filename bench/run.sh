@@ -1,7 +1,7 @@
 #!/bin/bash
 # hubspot_fdw benchmarks (issues 3, 4 and 5).  Run as root:
 #
-#     bench/run.sh [drain] [writer] [latency] [memory] [ratelimit] [trigger] [sharedtoken] [assoc]
+#     bench/run.sh [drain] [writer] [latency] [memory] [ratelimit] [trigger] [sharedtoken] [reads] [assoc]
 #
 # (no argument: all six, in that order).  Assumes the extension is built and installed
 # (make install) for PostgreSQL 15, and gcc, libcurl headers, python3, bc and column (perf
@@ -39,7 +39,7 @@ TRIG_ROWS=${TRIG_ROWS:-100000}
 TRIG_REPS=${TRIG_REPS:-5}
 SIM_CPU=${SIM_CPU:-1}
 
-ALL="drain writer latency memory ratelimit trigger sharedtoken assoc"
+ALL="drain writer latency memory ratelimit trigger sharedtoken reads assoc"
 WHAT=${*:-$ALL}
 for w in $WHAT; do
 	case " $ALL " in *" $w "*) ;; *) echo "unknown benchmark: $w (one of: $ALL)" >&2; exit 2 ;; esac
@@ -93,7 +93,7 @@ fi
 rm -rf "$B"
 mkdir -p "$B"
 cp "$ROOT/test/hubspot_sim.py" "$ROOT/test/simctl.py" "$HERE/simwait.py" "$HERE/latency.py" \
-	"$HERE/ratelimit.py" "$HERE/rounds.py" "$B/"
+	"$HERE/ratelimit.py" "$HERE/rounds.py" "$HERE/seed.py" "$B/"
 gcc -O2 -Wall -o "$B/curl_sink" "$HERE/curl_sink.c" -lcurl
 chown -R postgres:postgres "$B"
 
@@ -599,6 +599,47 @@ SQL
 		"$(fmt 0 "$TR_plpgsql") ms" "no trigger: $(fmt 0 "$TR_none") ms" "ratio $(fmt 2 "$(calc "$TR_plpgsql / $TR_none")")x"
 	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack" -c "DROP TABLE customers, local_queue" -c "DROP FUNCTION bench_sql_push(), bench_empty()"
 	worker_enabled on
+}
+
+# ------------------------------------------------------------------ 13. reads (issue 13)
+# Calls the simulator answered (its stats), and the time, of one query.
+reads_q() {  # label sql -> prints "calls seconds result"
+	curl -s -X DELETE "$SIM/_sim/stats" >/dev/null
+	local t0 t1 out
+	t0=$(now)
+	out=$(q -c "$2")
+	t1=$(now)
+	echo "$(curl -s "$SIM/_sim/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["calls"])') $(calc "$t1 - $t0") $out"
+}
+bench_reads() {
+	note "13. reads: count(*) of 10,000 contacts; a search matching 200 of 100,000; a join of 1,000 local emails"
+	sim reset
+	sim config '{"record_bodies": false}'	# HubSpot's limits, search 5/s included
+	"$PY" "$B/seed.py" "$SIM" 1 10000
+	q <<SQL
+CREATE FOREIGN TABLE rc (id text, email text, firstname text, stage text OPTIONS (property 'lifecyclestage'))
+	SERVER hubspot OPTIONS (object_type 'contacts');
+SQL
+	local calls secs out
+	read -r calls secs out < <(reads_q count "SELECT count(*) FROM rc")
+	res 13 "SELECT count(*) of 10,000 contacts (list, 100 a page)" \
+		"$calls calls, $(fmt 0 "$(calc "$out / $secs")") rows/s ($out rows in $(fmt 2 "$secs") s)" "100 calls" \
+		"$(ratio_verdict "$calls" 100)"
+	"$PY" "$B/seed.py" "$SIM" 10001 100000
+	read -r calls secs out < <(reads_q lead "SELECT count(*) FROM rc WHERE stage = 'lead'")
+	res 13 "WHERE lifecyclestage = 'lead': $out of 100,000 (search)" \
+		"$calls calls, $(fmt 3 "$secs") s" "goal <= 2" "$(ratio_verdict "$calls" 2)"
+	read -r calls secs out < <(reads_q lead "SELECT count(*) FROM rc WHERE stage = 'lead' OR (stage = 'customer' AND email = 'r7@example.com')")
+	res 13 "  the same OR one more record (two filter groups)" \
+		"$calls calls, $(fmt 3 "$secs") s, $out rows" "goal <= 2" "$(ratio_verdict "$calls" 2)"
+	q -c "CREATE TABLE emails AS SELECT 'r' || (g * 97) || '@example.com' AS email FROM generate_series(1, 1000) g"
+	read -r calls secs out < <(reads_q join "SELECT count(*) FROM rc WHERE email = ANY (ARRAY(SELECT email FROM emails))")
+	res 13 "1,000 local emails against 100,000 contacts: = ANY (ARRAY(SELECT ...)) (batch/read)" \
+		"$calls calls, $(fmt 3 "$secs") s, $out rows" "goal <= 12" "$(ratio_verdict "$calls" 12)"
+	read -r calls secs out < <(reads_q join "SELECT count(*) FROM rc JOIN emails USING (email)")
+	res 13 "  the same as a plain JOIN (lists every contact)" \
+		"$calls calls, $(fmt 3 "$secs") s, $out rows" "" ""
+	q -c "DROP FOREIGN TABLE rc" -c "DROP TABLE emails"
 }
 
 T_START=$(now)

@@ -31,6 +31,7 @@
 #define HS_COMPAT_H
 
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "catalog/pg_foreign_server.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
@@ -81,6 +82,17 @@ hs_json_lex_context(char *json, int len, int encoding, bool need_escapes)
 	return makeJsonLexContextCstringLen(NULL, json, len, encoding, need_escapes);
 #else
 	return makeJsonLexContextCstringLen(json, len, encoding, need_escapes);
+#endif
+}
+
+/* Is a pathkey's order descending?  18 names the direction by CompareType. */
+static inline bool
+hs_pathkey_descending(PathKey *pk)
+{
+#if PG_VERSION_NUM >= 180000
+	return pk->pk_cmptype == COMPARE_GT;
+#else
+	return pk->pk_strategy == BTGreaterStrategyNumber;
 #endif
 }
 

@@ -11,18 +11,23 @@
 #include "compat.h"
 
 #include <curl/curl.h>
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_operator.h"
+#include "commands/defrem.h"
 #include "catalog/pg_type.h"
 #include "nodes/value.h"
 #include "utils/array.h"
@@ -31,6 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 
 #include "convert.h"
@@ -75,7 +81,23 @@ typedef struct HsScanState
 	int			read_pos;
 	MemoryContext pagecxt;		/* the current page; Iterate's own context is per tuple */
 	MemoryContext scancxt;		/* the scan's */
-	List	   *filters;		/* pushed to HubSpot's search, or NIL */
+	List	   *filters;		/* filter groups pushed to HubSpot's search, or NIL */
+	List	   *plan_filters;	/* the same as planned, runtime values unevaluated */
+	bool		is_lookup;		/* batch/read of pushed-down ids or keys */
+	int			lookup_param;	/* index in fdw_exprs of the lookup's values, or -1 */
+	List	   *lookup_consts;	/* the lookup's values as planned */
+	List	   *exprstates;		/* fdw_exprs, ready to evaluate */
+	bool		resolved;		/* runtime values evaluated for this (re)scan */
+	bool		learn_list;		/* count a full listing's rows for estimates */
+	int64		listed;			/* rows of the listing so far */
+	char	   *estimate_source;	/* for EXPLAIN VERBOSE */
+	char	   *sort_prop;		/* ORDER BY done by HubSpot: the property, or NULL */
+	bool		sort_desc;
+	bool		sort_nulls_first;
+	int			sort_pass;		/* 0, 1: records with a value or without, in NULLS order */
+	int			sort_offset;	/* "after" within the pass */
+	Oid			relid;
+	MemoryContext paramcxt;		/* runtime values, for one (re)scan */
 	char	   *last_id;		/* search: the keyset, the last record id seen */
 	bool		wide;			/* properties read by batch/read, not in the URL */
 	bool		archived_pass;	/* listing archived records (archived 'true' or 'both') */
@@ -85,21 +107,209 @@ typedef struct HsScanState
 	List	   *mapped;			/* the table's columns' properties: not in the catch-all */
 } HsScanState;
 
+/*
+ * Row counts learnt from earlier scans, per server and table, in this
+ * backend: a full listing's rows (key ""), and each search's total (key:
+ * its filters as EXPLAIN describes them).  Planning costs no call.
+ */
+typedef struct LearntKey
+{
+	Oid			serverid;
+	Oid			relid;
+	uint32		filters;		/* hash of the description, 0 for a full listing */
+} LearntKey;
+
+typedef struct LearntEntry
+{
+	LearntKey	key;
+	double		rows;
+} LearntEntry;
+
+static HTAB *learnt = NULL;
+
+#define HS_LEARNT_MAX 10000
+
+static LearntKey
+learnt_key(Oid serverid, Oid relid, const char *filters)
+{
+	LearntKey	k;
+
+	memset(&k, 0, sizeof(k));
+	k.serverid = serverid;
+	k.relid = relid;
+	/* 0 stays the full listing's */
+	k.filters = filters && *filters ? (hash_bytes((const unsigned char *) filters,
+												  strlen(filters)) | 1) : 0;
+	return k;
+}
+
+static void
+learn_rows(Oid serverid, Oid relid, const char *filters, double rows)
+{
+	LearntKey	k = learnt_key(serverid, relid, filters);
+	LearntEntry *e;
+
+	/* one entry per distinct filters: start afresh rather than grow without end */
+	if (learnt != NULL && hash_get_num_entries(learnt) >= HS_LEARNT_MAX)
+	{
+		hash_destroy(learnt);
+		learnt = NULL;
+	}
+	if (learnt == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(LearntKey);
+		ctl.entrysize = sizeof(LearntEntry);
+		learnt = hash_create("hubspot_fdw learnt row counts", 64, &ctl,
+							 HASH_ELEM | HASH_BLOBS);
+	}
+	e = hash_search(learnt, &k, HASH_ENTER, NULL);
+	e->rows = rows;
+}
+
+static bool
+learnt_rows(Oid serverid, Oid relid, const char *filters, double *rows)
+{
+	LearntKey	k = learnt_key(serverid, relid, filters);
+	LearntEntry *e;
+
+	if (learnt == NULL || (e = hash_search(learnt, &k, HASH_FIND, NULL)) == NULL)
+		return false;
+	*rows = e->rows;
+	return true;
+}
+
+#define HS_DEFAULT_ROWS 1000
+/* one HubSpot call, against a row's processing: calls dominate a scan's time */
+#define HS_CALL_COST 1000.0
+
+/*
+ * Estimates without a call: a search's total learnt for the same filters;
+ * else the table's learnt row count (a full listing) times the clauses'
+ * selectivity; else a default.  baserel->fdw_private: [source, calls].
+ */
 void
 hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
-	baserel->rows = 1000;
+	Oid			serverid = GetForeignTable(foreigntableid)->serverid;
+	List	   *exprs = NIL;
+	bool		exact;
+	List	   *groups = hs_search_filters(root, baserel, foreigntableid, &exprs, &exact);
+	char	   *desc = hs_search_describe(groups);
+	Selectivity sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0,
+											 JOIN_INNER, NULL);
+	double		table_rows;
+	double		rows;
+	double		calls;
+	const char *source;
+
+	if (!learnt_rows(serverid, foreigntableid, "", &table_rows))
+		table_rows = HS_DEFAULT_ROWS, source = "default";
+	else
+		source = "learnt";
+	rows = table_rows * sel;
+	calls = ceil(table_rows / HS_PAGE_SIZE);
+	if (groups != NIL)
+	{
+		double		found;
+
+		/* HubSpot's total for these filters: the local recheck may keep fewer */
+		if (learnt_rows(serverid, foreigntableid, desc, &found))
+			rows = found, source = "learnt";
+		else
+			found = rows * 2;	/* pushed filters are often a superset */
+		calls = ceil(found / 200) + 1;
+	}
+	baserel->rows = clamp_row_est(rows);
+	baserel->fdw_private = list_make3(makeString(pstrdup(source)),
+									  makeInteger((int) Min(calls, 1000000)),
+									  makeInteger(exact ? 1 : 0));
+}
+
+/*
+ * ORDER BY one column + LIMIT, done by HubSpot's search: the sort as
+ * [property, descending, nulls first], or NIL where it would not be exact.
+ * Only for a query on this table alone, where every clause is a filter
+ * HubSpot applies exactly (no row is dropped here, so a LIMIT of n needs
+ * n records at most, within the 10,000 one search returns), on a column
+ * that sorts by value without a collation (numbers, dates, timestamps,
+ * booleans), with the btree order PostgreSQL would use.  NULLs: two
+ * passes, those with a value and those without, in the order asked.
+ */
+static List *
+sort_pushdown(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
+{
+	HsTable    *t = hs_table_get(relid);
+	PathKey    *pk;
+	ListCell   *lc;
+
+	if (list_length(root->query_pathkeys) != 1 || root->limit_tuples <= 0 ||
+		root->limit_tuples > HS_SEARCH_MAX_RESULTS ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON ||
+		root->parse->commandType != CMD_SELECT || root->parse->rowMarks != NIL ||
+		!intVal(lthird(baserel->fdw_private)) || t->archived != HS_ARCHIVED_FALSE)
+		return NIL;
+	pk = linitial(root->query_pathkeys);
+	if (pk->pk_eclass->ec_has_volatile)
+		return NIL;
+	/* the properties go in the body: leave room within its 3,000 characters */
+	{
+		Bitmapset  *attrs = NULL;
+		int			chars = 0;
+		int			i;
+
+		pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+		foreach(lc, baserel->baserestrictinfo)
+			pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, baserel->relid, &attrs);
+		if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+			return NIL;
+		for (i = -1; (i = bms_next_member(attrs, i)) >= 0;)
+			if (i + FirstLowInvalidHeapAttributeNumber > 0)
+				chars += strlen(hs_column_property(relid, i + FirstLowInvalidHeapAttributeNumber)) + 3;
+		if (chars > 1200)
+			return NIL;
+	}
+	foreach(lc, pk->pk_eclass->ec_members)
+	{
+		EquivalenceMember *em = lfirst(lc);
+		Node	   *e = (Node *) em->em_expr;
+		char	   *prop;
+		Oid			opclass;
+
+		if (!bms_equal(em->em_relids, baserel->relids) || !IsA(e, Var))
+			continue;
+		if ((prop = hs_search_sort_property(e, baserel, relid)) == NULL)
+			return NIL;
+		/* the type's own default btree order, not a user's operator class */
+		opclass = GetDefaultOpClass(exprType(e), BTREE_AM_OID);
+		if (!OidIsValid(opclass) || get_opclass_family(opclass) != pk->pk_opfamily)
+			return NIL;
+		return list_make3(makeString(prop), makeInteger(hs_pathkey_descending(pk) ? 1 : 0),
+						  makeInteger(pk->pk_nulls_first ? 1 : 0));
+	}
+	return NIL;
 }
 
 void
 hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	Cost		startup = 100;
-	Cost		total = startup + baserel->rows * 10;
+	Cost		total = startup + intVal(lsecond(baserel->fdw_private)) * HS_CALL_COST +
+		baserel->rows * cpu_tuple_cost;
+
+	List	   *sort;
 
 	add_path(baserel, (Path *) hs_create_foreignscan_path(root, baserel, NULL,
 													   baserel->rows, startup, total,
 													   NIL, NULL, NULL, NIL));
+	/* the same calls, already in order: cheaper than a listing and a Sort */
+	if ((sort = sort_pushdown(root, baserel, foreigntableid)) != NIL)
+		add_path(baserel, (Path *) hs_create_foreignscan_path(root, baserel, NULL,
+														   baserel->rows, startup, total,
+														   root->query_pathkeys, NULL, NULL,
+														   sort));
 }
 
 /* The text values of a constant: one for =, several for = ANY(array). */
@@ -139,7 +349,7 @@ const_values(Const *c)
  * *clause_out is the RestrictInfo that was pushed down.
  */
 static List *
-lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out)
+lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out, List **exprs)
 {
 	HsTable    *t = hs_table_get(relid);
 	ListCell   *lc;
@@ -169,8 +379,18 @@ lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out)
 			left = linitial(((ScalarArrayOpExpr *) clause)->args);
 			right = lsecond(((ScalarArrayOpExpr *) clause)->args);
 		}
+		/*
+		 * A constant, or a parameter known when the scan starts: $1 of a
+		 * generic plan, or id = ANY (ARRAY(SELECT ...)), an InitPlan's
+		 * output, which reads a local table's keys in batches of 100.
+		 */
 		if (opno != TextEqualOperator || left == NULL || !IsA(left, Var) ||
-			!IsA(right, Const) || ((Var *) left)->varno != baserel->relid)
+			!(IsA(right, Const) ||
+			  (IsA(right, Param) && (((Param *) right)->paramkind == PARAM_EXTERN ||
+									 ((Param *) right)->paramkind == PARAM_EXEC) &&
+			   (((Param *) right)->paramtype == TEXTOID ||
+				((Param *) right)->paramtype == TEXTARRAYOID))) ||
+			((Var *) left)->varno != baserel->relid)
 			continue;
 		var = (Var *) left;
 		prop = hs_column_property(relid, var->varattno);
@@ -182,7 +402,14 @@ lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out)
 		else
 			continue;
 		*clause_out = (RestrictInfo *) lfirst(lc);
-		return list_make3(makeInteger(kind), const_values((Const *) right), makeString(prop));
+		if (IsA(right, Param))
+		{
+			*exprs = lappend(*exprs, right);
+			return list_make4(makeInteger(kind), NIL, makeString(prop),
+							  makeInteger(list_length(*exprs) - 1));
+		}
+		return list_make4(makeInteger(kind), const_values((Const *) right), makeString(prop),
+						  makeInteger(-1));
 	}
 	return NIL;
 }
@@ -194,8 +421,10 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 {
 	Bitmapset  *attrs = NULL;
 	List	   *used = NIL;
-	List	   *lookup;
 	List	   *filters = NIL;
+	List	   *exprs = NIL;
+	List	   *sort = NIL;
+	List	   *lookup = NIL;
 	RestrictInfo *pushed = NULL;
 	ListCell   *lc;
 	int			i;
@@ -213,15 +442,22 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		if (attno > 0)
 			used = lappend_int(used, attno);
 	}
-	lookup = lookup_clause(baserel, foreigntableid, &pushed);
-	if (lookup != NIL)
+	/* a sorted path: HubSpot's search applies every clause and the order */
+	if (best_path->fdw_private != NIL)
+	{
+		sort = best_path->fdw_private;
+		filters = hs_search_filters(root, baserel, foreigntableid, &exprs, NULL);
+	}
+	else if ((lookup = lookup_clause(baserel, foreigntableid, &pushed, &exprs)) != NIL)
 		scan_clauses = list_delete_ptr(list_copy(scan_clauses), pushed);
 	else
-		filters = hs_search_filters(root, baserel, foreigntableid);
+		filters = hs_search_filters(root, baserel, foreigntableid, &exprs, NULL);
 	/* search filters select a superset: every clause is still checked here */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
-	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
-							list_make3(used, lookup, filters), NIL, NIL, outer_plan);
+	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs,
+							list_make5(used, lookup, filters,
+									   linitial(baserel->fdw_private), sort),
+							NIL, NIL, outer_plan);
 }
 
 /* The list query and the JSON array of the properties asked for. */
@@ -342,9 +578,13 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	st->scancxt = CurrentMemoryContext;
 	st->pagecxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "hubspot_fdw page",
 										ALLOCSET_DEFAULT_SIZES);
+	st->paramcxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "hubspot_fdw values",
+										 ALLOCSET_SMALL_SIZES);
+	st->relid = RelationGetRelid(rel);
 	st->table = hs_table_get(RelationGetRelid(rel));
 	st->server = hs_server_get(GetForeignTable(RelationGetRelid(rel))->serverid);
 	map_columns(st, rel, linitial(fs->fdw_private));
+	st->lookup_param = -1;
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 	{
 		userid = hs_scan_user(fs, node->ss.ps.state);
@@ -356,18 +596,27 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 	{
 		List	   *lookup = lsecond(fs->fdw_private);
 
+		st->is_lookup = true;
 		st->lookup_by_key = intVal(linitial(lookup)) == 2;
-		st->lookup = lsecond(lookup);
+		st->lookup = st->lookup_consts = lsecond(lookup);
 		st->lookup_property = strVal(lthird(lookup));
-		if (st->lookup == NIL)
-			st->done = true;
+		st->lookup_param = intVal(lfourth(lookup));
 	}
-	st->filters = lthird(fs->fdw_private);
+	st->plan_filters = st->filters = lthird(fs->fdw_private);
+	st->estimate_source = strVal(lfourth(fs->fdw_private));
+	if (list_nth(fs->fdw_private, 4) != NIL)
+	{
+		List	   *sort = list_nth(fs->fdw_private, 4);
+
+		st->sort_prop = strVal(linitial(sort));
+		st->sort_desc = intVal(lsecond(sort)) != 0;
+		st->sort_nulls_first = intVal(lthird(sort)) != 0;
+	}
 	st->archived_pass = st->table->archived == HS_ARCHIVED_TRUE;
-	/* search never returns archived records; a body HubSpot would refuse */
-	if (st->filters != NIL &&
-		(st->wide || st->table->archived != HS_ARCHIVED_FALSE || strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY))
-		st->filters = NIL;
+	/* search never returns archived records */
+	if (st->wide || st->table->archived != HS_ARCHIVED_FALSE)
+		st->plan_filters = st->filters = NIL;
+	st->exprstates = ExecInitExprList(fs->fdw_exprs, (PlanState *) node);
 }
 
 /*
@@ -459,7 +708,22 @@ fetch_page(HsScanState *st)
 		query = psprintf("%s&after=%s", st->base_query, e);
 		curl_free(e);
 	}
-	if (st->filters != NIL)
+	if (st->sort_prop)
+	{
+		if (st->sort_offset >= HS_SEARCH_MAX_RESULTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("HubSpot's search for server \"%s\" returns at most %d records in one order",
+							st->server->servername, HS_SEARCH_MAX_RESULTS),
+					 errhint("The records changed during the scan; run the query again.")));
+		st->page = hs_call_read(st->server, st->token,
+								hs_api_search_url(st->server, st->table->object_type),
+								hs_search_sorted_body(st->filters, st->props_json, st->sort_prop,
+													  st->sort_desc,
+													  st->sort_pass == (st->sort_nulls_first ? 1 : 0),
+													  st->sort_offset), true);
+	}
+	else if (st->filters != NIL)
 		st->page = hs_call_read(st->server, st->token,
 								hs_api_search_url(st->server, st->table->object_type),
 								hs_search_body(st->filters, st->props_json, st->last_id), true);
@@ -469,6 +733,15 @@ fetch_page(HsScanState *st)
 			query = psprintf("%s&archived=true", query);
 		url = hs_api_list_url(st->server, st->table->object_type, query);
 		st->page = hs_call_get(st->server, st->token, url);
+	}
+	/* a search's first page tells how many records its filters select */
+	if (st->filters != NIL && st->last_id == NULL && st->sort_prop == NULL)
+	{
+		jv = hs_jsonb_get(&st->page->root, "total", &v);
+		if (jv && jv->type == jbvNumeric)
+			learn_rows(st->server->serverid, st->relid, hs_search_describe(st->plan_filters),
+					   DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+														  NumericGetDatum(jv->val.numeric))));
 	}
 	jv = hs_jsonb_get(&st->page->root, "results", &v);
 	st->count = (jv && jv->type == jbvBinary && JsonContainerIsArray(jv->val.binary.data)) ?
@@ -492,7 +765,36 @@ fetch_page(HsScanState *st)
 		st->archived_pass = true;
 		st->done = false;
 	}
-	if (st->filters != NIL && st->count > 0)
+	/* sorted: "after" is an offset within the pass; then the other pass */
+	if (st->sort_prop)
+	{
+		int			next = 0;
+
+		if (st->after)
+		{
+			char	   *end;
+			long		n = strtol(st->after, &end, 10);
+
+			/* an offset that does not move on would read the same page forever */
+			if (*end != '\0' || end == st->after || n <= st->sort_offset || n > INT_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("HubSpot's search answer for server \"%s\" holds an invalid paging offset \"%s\"",
+								st->server->servername, st->after)));
+			next = (int) n;
+		}
+		st->sort_offset = next;
+		if (st->done && st->sort_pass == 0)
+			st->sort_pass = 1, st->done = false;
+		st->after = NULL;
+		if (!st->done)
+			st->after = "";		/* not the end: fetch_page continues by offset */
+		st->learn_list = false;
+	}
+	st->listed += st->count;
+	if (st->done && st->learn_list)
+		learn_rows(st->server->serverid, st->relid, "", st->listed);
+	if (st->filters != NIL && st->count > 0 && st->sort_prop == NULL)
 		keyset_next(st, jv);
 	if (st->wide && st->count > 0)
 		read_page(st);
@@ -648,6 +950,46 @@ iterate_lookup(HsScanState *st, TupleTableSlot *slot)
 	return slot;
 }
 
+/*
+ * Evaluate the runtime values ($1, an InitPlan's output) now that the
+ * executor knows them; the first Iterate of each (re)scan does it, not
+ * Begin, because an InitPlan of this node is set up after Begin.
+ */
+static void
+resolve_runtime(ForeignScanState *node, HsScanState *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old;
+
+	MemoryContextReset(st->paramcxt);
+	old = MemoryContextSwitchTo(st->paramcxt);
+	st->lookup = st->lookup_consts;
+	if (st->lookup_param >= 0)
+	{
+		ExprState  *es = list_nth(st->exprstates, st->lookup_param);
+		bool		isnull;
+		Datum		d = ExecEvalExpr(es, econtext, &isnull);
+
+		st->lookup = NIL;
+		if (!isnull)
+		{
+			Const	   *c = makeConst(exprType((Node *) es->expr), -1, InvalidOid, -1, d,
+									  false, false);
+
+			st->lookup = const_values(c);
+		}
+	}
+	st->filters = hs_search_resolve(st->plan_filters, st->exprstates, econtext);
+	/* a body HubSpot would refuse: list instead (every clause is checked here) */
+	if (st->filters != NIL &&
+		strlen(hs_search_body(st->filters, st->props_json, "0")) > HS_SEARCH_MAX_BODY)
+		st->filters = NIL;
+	st->learn_list = !st->is_lookup && st->filters == NIL;
+	st->listed = 0;
+	st->resolved = true;
+	MemoryContextSwitchTo(old);
+}
+
 TupleTableSlot *
 hsIterateForeignScan(ForeignScanState *node)
 {
@@ -659,8 +1001,10 @@ hsIterateForeignScan(ForeignScanState *node)
 	JsonbValue *item;
 
 	ExecClearTuple(slot);
-	if (st->lookup != NIL)
-		return iterate_lookup(st, slot);
+	if (!st->resolved)
+		resolve_runtime(node, st);
+	if (st->is_lookup)
+		return st->lookup == NIL ? slot : iterate_lookup(st, slot);
 	if (st->done && st->page == NULL)
 		return slot;
 	if (st->page == NULL || st->pos >= st->count)
@@ -698,6 +1042,11 @@ hsReScanForeignScan(ForeignScanState *node)
 	st->done = false;
 	st->pos = st->count = 0;
 	st->read_pos = 0;
+	st->sort_pass = st->sort_offset = 0;
+	st->resolved = false;
+	/* the values may have changed: read them again */
+	if (st->lookup_param >= 0)
+		st->read = NULL;
 }
 
 void
@@ -712,8 +1061,23 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	char	   *url;
 
+	if (es->verbose)
+	{
+		ExplainPropertyText("HubSpot properties", st->props_json, es);
+		ExplainPropertyText("HubSpot estimate", st->estimate_source, es);
+	}
 	/* the path only: the host is the server's business, not the plan's */
-	if (st->lookup != NIL)
+	if (st->is_lookup && st->lookup_param >= 0 && !st->resolved)
+	{
+		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ,
+							   st->table->archived == HS_ARCHIVED_TRUE);
+		ExplainPropertyText("HubSpot call",
+							psprintf("POST %s (%s values of a parameter, 100 a call)",
+									 url + strlen(st->server->api_url),
+									 st->lookup_by_key ? st->lookup_property : "id"), es);
+		return;
+	}
+	if (st->is_lookup)
 	{
 		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ,
 							   st->table->archived == HS_ARCHIVED_TRUE);
@@ -722,6 +1086,17 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 									 list_length(st->lookup),
 									 st->lookup_by_key ? st->lookup_property : "id",
 									 list_length(st->lookup) > 1 ? " values" : ""), es);
+		return;
+	}
+	if (st->sort_prop)
+	{
+		url = hs_api_search_url(st->server, st->table->object_type);
+		ExplainPropertyText("HubSpot call",
+							psprintf("POST %s (%s%ssorted by %s %s, NULLS %s; pages of %d)",
+									 url + strlen(st->server->api_url),
+									 hs_search_describe(st->filters), st->filters ? "; " : "",
+									 st->sort_prop, st->sort_desc ? "DESC" : "ASC",
+									 st->sort_nulls_first ? "FIRST" : "LAST", HS_SEARCH_PAGE), es);
 		return;
 	}
 	if (st->filters != NIL)

@@ -1874,6 +1874,52 @@ class SimTest(unittest.TestCase):
         self.assertIn("3000", b["message"])
         b = search({"limit": 10, "properties": ["firstname"] * 300}, 400)
 
+    def test_search_or_groups_keyset_and_sort(self):
+        """What hubspot_fdw sends: groups ORed, each with the keyset filter; a sort on a
+        property with HAS_PROPERTY / NOT_HAS_PROPERTY passes and offset paging."""
+        self.config(search_rate_limit=0)
+        s = V3 + "contacts/search"
+        st, b, _ = self.upsert([self.ci("g%02d@x.com" % i, firstname="F%d" % i,
+                                        **({"lifetime_value": str(i % 5)} if i % 3 else {}))
+                                for i in range(30)])
+        self.assertEqual(st, 200, b)
+
+        def search(body):
+            st, b, _ = self.req("POST", s, body)
+            self.assertEqual(st, 200, (body, b))
+            return b
+        g1 = {"propertyName": "lifetime_value", "operator": "EQ", "value": "1"}
+        g2 = {"propertyName": "lifetime_value", "operator": "GTE", "value": "4"}
+        ks = {"propertyName": "hs_object_id", "operator": "GT", "value": "0"}
+        b = search({"filterGroups": [{"filters": [g1, ks]}, {"filters": [g2, ks]}],
+                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                    "properties": ["lifetime_value"], "limit": 200})
+        vals = [r["properties"]["lifetime_value"] for r in b["results"]]
+        self.assertEqual(sorted(set(vals)), ["1", "4"])
+        ids = [int(r["id"]) for r in b["results"]]
+        self.assertEqual(ids, sorted(ids))
+        ks["value"] = str(ids[3])
+        b2 = search({"filterGroups": [{"filters": [g1, ks]}, {"filters": [g2, ks]}],
+                     "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                     "limit": 200})
+        self.assertEqual([int(r["id"]) for r in b2["results"]], ids[4:])
+        has = {"propertyName": "lifetime_value", "operator": "HAS_PROPERTY"}
+        b = search({"filterGroups": [{"filters": [has]}], "limit": 7,
+                    "sorts": [{"propertyName": "lifetime_value", "direction": "DESCENDING"}],
+                    "properties": ["lifetime_value"]})
+        self.assertEqual(b["total"], 20)
+        self.assertEqual([r["properties"]["lifetime_value"] for r in b["results"]],
+                         ["4"] * 4 + ["3"] * 3)
+        self.assertEqual(b["paging"]["next"]["after"], "7")
+        b = search({"filterGroups": [{"filters": [has]}], "limit": 7, "after": "14",
+                    "sorts": [{"propertyName": "lifetime_value", "direction": "DESCENDING"}],
+                    "properties": ["lifetime_value"]})
+        self.assertEqual(len(b["results"]), 6)
+        self.assertNotIn("paging", b)
+        b = search({"filterGroups": [{"filters": [dict(has, operator="NOT_HAS_PROPERTY")]}],
+                    "limit": 200})
+        self.assertEqual(b["total"], 10)
+
     # ------------------------------------------------------------------ simctl
     def simctl(self, *args):
         env = dict(os.environ, HUBSPOT_SIM_URL="http://127.0.0.1:%d" % self.port)
