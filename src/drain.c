@@ -392,7 +392,8 @@ sides_from_queue(HsGroup *g)
 			props[n] = side->property;
 			values[n++] = side->value;
 		}
-	hs_queue_earlier_writes(g->server_name, n, before, types, props, values, w);
+	/* the role's own writes only: another role's values and errors are not its to see */
+	hs_queue_earlier_writes(g->server_name, g->owner_name, n, before, types, props, values, w);
 	n = 0;
 	for (i = 0; i < run->n; i++)
 		for (s = 0; s < 2; s++)

@@ -495,13 +495,13 @@ hs_queue_pending_owners(Oid serverid, int *n)
  * do.  One statement for all sides of a round.
  */
 void
-hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
-						char **props, char **values, HsEarlierWrite *out)
+hs_queue_earlier_writes(const char *server, const char *owner, int n, int64 *before,
+						char **types, char **props, char **values, HsEarlierWrite *out)
 {
 	static SPIPlanPtr plan = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 	Datum	   *d[4];
-	Datum		args[5];
+	Datum		args[6];
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 	uint64		r;
@@ -512,7 +512,8 @@ hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
 		return;
 	if (plan == NULL)
 	{
-		Oid			argtypes[5] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+		Oid			argtypes[6] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID,
+		NAMEOID};
 		char	   *q = queue_name();
 		char	   *sql = psprintf(
 								   "WITH k AS (SELECT * FROM unnest($1, $2, $3, $4) WITH ORDINALITY "
@@ -521,12 +522,12 @@ hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
 								   "cand AS (SELECT q.id, q.object_type AS t, "
 								   "coalesce(q.id_property, 'hs_object_id') AS p, lower(q.record_key) AS v, "
 								   "q.state, q.result, q.error FROM %s q "
-								   "WHERE q.server = $5 AND q.record_key IS NOT NULL "
+								   "WHERE q.server = $5 AND q.owner = $6 AND q.record_key IS NOT NULL "
 								   "AND q.operation IN ('upsert', 'update', 'create') AND q.state IN ('done', 'failed') "
 								   "UNION ALL "
 								   "SELECT q.id, q.object_type, pr.p, lower(q.properties ->> pr.p), "
 								   "q.state, q.result, q.error FROM %s q JOIN props pr ON pr.t = q.object_type "
-								   "WHERE q.server = $5 AND q.properties ? pr.p "
+								   "WHERE q.server = $5 AND q.owner = $6 AND q.properties ? pr.p "
 								   "AND q.operation IN ('upsert', 'update', 'create') AND q.state IN ('done', 'failed')) "
 								   "SELECT DISTINCT ON (k.i) k.i, c.id, c.state, c.result ->> 'id', "
 								   "c.error ->> 'message' FROM k JOIN cand c "
@@ -534,7 +535,7 @@ hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
 								   "ORDER BY k.i, c.id DESC",
 								   q, q);
 
-		plan = SPI_prepare(sql, 5, argtypes);
+		plan = SPI_prepare(sql, 6, argtypes);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare the earlier writes lookup: %s",
 				 SPI_result_code_string(SPI_result));
@@ -554,6 +555,7 @@ hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
 		args[i] = PointerGetDatum(construct_md_array(d[i], NULL, 1, dims, lbs, TEXTOID, -1,
 													 false, TYPALIGN_INT));
 	args[4] = CStringGetTextDatum(server);
+	args[5] = DirectFunctionCall1(namein, CStringGetDatum(owner));
 	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up earlier queued writes");
 	for (r = 0; r < SPI_processed; r++)
@@ -575,4 +577,6 @@ hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
 		w->message = spi_text(tup, desc, 5);
 		MemoryContextSwitchTo(old);
 	}
+	/* SPI leaves its own context current: what the caller makes next must outlive it */
+	MemoryContextSwitchTo(cxt);
 }

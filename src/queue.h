@@ -61,8 +61,9 @@ typedef struct HsEarlierWrite
 	char	   *message;		/* failed: why */
 } HsEarlierWrite;
 
-extern void hs_queue_earlier_writes(const char *server, int n, int64 *before, char **types,
-									char **props, char **values, HsEarlierWrite *out);
+extern void hs_queue_earlier_writes(const char *server, const char *owner, int n,
+									int64 *before, char **types, char **props, char **values,
+									HsEarlierWrite *out);
 extern const HsQueueRels *hs_queue_rels(void);
 extern bool hs_queue_exists(void);
 extern bool hs_queue_ready(void);

@@ -396,6 +396,32 @@ my ($rc, $out, $err) = $node->psql('postgres',
 isnt($rc, 0, 'table: UPDATE is refused');
 like($err, qr/ERROR/, 'table: with an error') or diag($err);
 
+# ------------------------------------------------------------------ 8. another role's writes
+# A link takes its sides from its own role's earlier writes only: another
+# role's failed write of the same contact neither fails it nor shows it
+# that role's values or errors.
+section('another role');
+psql(q{SELECT count(*) FROM hubspot_batch_upsert('contacts',
+		'[{"id": "shared@example.com", "idProperty": "email", "properties": {"firstname": "S"}}]')});
+my $shared_co = psql(q{SELECT r->>'id' FROM hubspot_batch_create('companies',
+		'[{"properties": {"domain": "shared.example"}}]') r});
+psql(q{CREATE ROLE alice LOGIN;
+	GRANT USAGE ON FOREIGN SERVER hubspot TO alice;
+	CREATE USER MAPPING FOR alice SERVER hubspot OPTIONS (access_token 'pat-test');});
+psql(q{SELECT hubspot_enqueue('upsert', 'contacts',
+		'[{"id": "shared@example.com", "idProperty": "email", "properties": {"lifetime_value": "SECRET-OF-POSTGRES"}}]')});
+is(psql(q{SELECT hubspot_flush('30 s')}), '0', 'roles: postgres\'s write settled');
+is(psql(q{SELECT state FROM hubspot_queue WHERE record_key = 'shared@example.com' ORDER BY id DESC LIMIT 1}),
+	'failed', 'roles: postgres\'s write of the contact failed');
+$node->safe_psql('postgres', qq{SET ROLE alice;
+	SELECT hubspot_enqueue('associate', 'contacts/companies',
+		'[{"from": {"id": "shared\@example.com", "idProperty": "email"}, "to": {"id": "$shared_co"}}]');});
+is($node->safe_psql('postgres', q{SET ROLE alice; SELECT hubspot_flush('30 s')}), '0', 'roles: alice\'s link settled');
+is($node->safe_psql('postgres', q{SET ROLE alice;
+	SELECT state || coalesce(' ' || (error->>'message'), '') FROM hubspot_queue WHERE object_type = 'contacts/companies'}),
+	'done', 'roles: alice\'s link is done, untouched by postgres\'s failed write');
+is(links_of('shared@example.com'), "$shared_co:279", 'roles: HubSpot holds alice\'s link');
+
 worker_alive('end');
 diag(sprintf('080_associations: %.1f s', time - $t_file));
 done_testing();
