@@ -416,11 +416,11 @@ print(len(r), sum(1 for x in r if x["status"] == 429), sum(x.get("ninputs") or 0
 		"$(fmt 0 "$(calc "$rows / $secs")") rows/s ($rows rows in $(fmt 1 "$secs") s)" "" ""
 }
 
-# 13. Associations: AS_LINKS contact->company links keyed by email and domain
+# 14. Associations: AS_LINKS contact->company links keyed by email and domain
 # (AS_COMPANIES companies), queued in one transaction, then hubspot_flush().
 bench_assoc() {
 	local n=${AS_LINKS:-10000} nc=${AS_COMPANIES:-2000}
-	note "13. associations: $n links by email and domain ($nc companies), queued, then flushed"
+	note "14. associations: $n links by email and domain ($nc companies), queued, then flushed"
 	sim reset
 	sim config '{"rate_limit_max": 100000, "record_bodies": false}'
 	q -c "TRUNCATE hubspot_queue_data, hubspot_queue_pack"
@@ -450,9 +450,9 @@ print(n(lambda p: p.endswith("contacts/batch/read")), n(lambda p: p.endswith("co
 	read -r reads searches links other total < "$B/as.out"
 	local secs; secs=$(calc "$t1 - $t0")
 	local goal=$(( (n + 99) / 100 + (nc + 99) / 100 + (n + 1999) / 2000 ))
-	res 13 "$n links by email/domain ($done): calls = email batch/reads + domain searches + link calls (+ other)" \
+	res 14 "$n links by email/domain ($done): calls = email batch/reads + domain searches + link calls (+ other)" \
 		"$total = $reads + $searches + $links (+ $other)" "goal <= $goal" "$(ratio_verdict "$((reads + searches + links))" "$goal")"
-	res 13 "  links/s, enqueue to flushed" "$(fmt 0 "$(calc "$n / $secs")") links/s ($(fmt 1 "$secs") s)" "" ""
+	res 14 "  links/s, enqueue to flushed" "$(fmt 0 "$(calc "$n / $secs")") links/s ($(fmt 1 "$secs") s)" "" ""
 }
 
 bench_ratelimit() {
