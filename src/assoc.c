@@ -905,10 +905,9 @@ pair_done(HsAssocRun *run, HsPair *p, HsJob *job, int i)
 		{
 			JsonbValue	v;
 			char	   *cat = hs_jsonb_scalar_text(hs_jsonb_get(&o->error->root, "category", &v));
-
-			/* a record gone since its key was looked up: look again next time */
 			bool		stale = false;
 
+			/* a record gone since its key was looked up: look again next time */
 			if (cat && strcmp(cat, "OBJECT_NOT_FOUND") == 0)
 			{
 				cache_forget();
