@@ -7,7 +7,7 @@
 #ifndef HUBSPOT_ASSOC_TABLE_H
 #define HUBSPOT_ASSOC_TABLE_H
 
-#include "commands/explain.h"
+#include "compat.h"
 #include "foreign/fdwapi.h"
 #include "nodes/pathnodes.h"
 #include "utils/rel.h"
