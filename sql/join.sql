@@ -72,6 +72,17 @@ SELECT count(*), sum(c.ltv) FROM jn.contacts c JOIN jn.ids i ON c.id = i.id;
 \! /usr/bin/python3 test/simctl.py calls
 SELECT count(*), sum(l.ltv) FROM jn.listed l JOIN jn.ids i ON l.id = i.id;
 
+-- a partitioned local table: the keys of all its partitions
+CREATE TABLE jn.parts (email text, n int) PARTITION BY RANGE (n);
+CREATE TABLE jn.parts_1 PARTITION OF jn.parts FOR VALUES FROM (0) TO (100);
+CREATE TABLE jn.parts_2 PARTITION OF jn.parts FOR VALUES FROM (100) TO (1000);
+INSERT INTO jn.parts SELECT 'u' || g || '@example.com', g FROM generate_series(1, 250) g;
+ANALYZE jn.parts;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM jn.contacts c JOIN jn.parts p ON c.email = p.email;
+\! /usr/bin/python3 test/simctl.py clear-requests
+SELECT count(*), sum(c.ltv) FROM jn.contacts c JOIN jn.parts p ON c.email = p.email;
+\! /usr/bin/python3 test/simctl.py calls
+
 -- a table whose size nothing has told yet (no listing in this session) is
 -- costed as a listing of 10,000 records: 1,500 local keys are read (15 calls)
 CREATE FOREIGN TABLE jn.fresh (id text, email text)
