@@ -137,6 +137,14 @@ RESET enable_mergejoin;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM jn.contacts c JOIN jn.keys k ON c.email = lower(k.email);
 EXPLAIN (COSTS OFF) SELECT count(*) FROM jn.contacts c JOIN jn.contacts d ON c.email = d.email;
 
+-- the scan under UPDATE ... FROM a local table reads by key too
+EXPLAIN (COSTS OFF) UPDATE jn.contacts c SET firstname = 'upd' FROM jn.keys k WHERE c.email = k.email AND k.tag <= 3;
+\! /usr/bin/python3 test/simctl.py clear-requests
+UPDATE jn.contacts c SET firstname = 'upd' FROM jn.keys k WHERE c.email = k.email AND k.tag <= 3;
+\! /usr/bin/python3 test/simctl.py calls --path batch/read
+SELECT hubspot_flush('60 s') AS unsettled;
+SELECT email FROM jn.contacts WHERE firstname = 'upd' ORDER BY 1;
+
 DROP SCHEMA jn CASCADE;
 DROP ROLE hs_join_reader;
 DROP SERVER hubspot_join CASCADE;
