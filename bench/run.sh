@@ -637,8 +637,8 @@ SQL
 	res 13 "1,000 local emails against 100,000 contacts: = ANY (ARRAY(SELECT ...)) (batch/read)" \
 		"$calls calls, $(fmt 3 "$secs") s, $out rows" "goal <= 12" "$(ratio_verdict "$calls" 12)"
 	read -r calls secs out < <(reads_q join "SELECT count(*) FROM rc JOIN emails USING (email)")
-	res 13 "  the same as a plain JOIN (lists every contact)" \
-		"$calls calls, $(fmt 3 "$secs") s, $out rows" "" ""
+	res 13 "  the same as a plain JOIN (parameterized scan: the local keys by batch/read)" \
+		"$calls calls, $(fmt 3 "$secs") s, $out rows" "goal <= 12" "$(ratio_verdict "$calls" 12)"
 	q -c "DROP FOREIGN TABLE rc" -c "DROP TABLE emails"
 }
 

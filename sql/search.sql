@@ -219,7 +219,7 @@ SELECT srch.call_of('SELECT id, ltv FROM srch.contacts WHERE vip ORDER BY ltv DE
 SELECT srch.call_of('SELECT id, ltv FROM srch.contacts ORDER BY ltv DESC NULLS LAST LIMIT 5');
 SELECT srch.call_of('SELECT id, birthdate FROM srch.contacts WHERE ltv < 100 ORDER BY birthdate LIMIT 20 OFFSET 3');
 -- not pushed: a string column (collation), a superset filter, no LIMIT, a
--- LIMIT over 10,000, a join
+-- LIMIT over 10,000, a join (its keys are read by batch/read, then sorted here)
 SELECT srch.call_of('SELECT id FROM srch.contacts ORDER BY firstname LIMIT 5');
 SELECT srch.call_of('SELECT id FROM srch.contacts WHERE firstname = ''Ada'' ORDER BY ltv LIMIT 5');
 SELECT srch.call_of('SELECT id FROM srch.contacts WHERE ltv < 30 ORDER BY ltv');

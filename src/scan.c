@@ -4,7 +4,9 @@
  *
  * Reads HubSpot's list endpoint page by page (100 a page, "after" paging),
  * asking only for the properties of the columns the query uses.  All
- * quals are checked locally.
+ * quals are checked locally.  Keys go to batch/read instead: constants,
+ * parameters, and a join's local keys (a parameterized path read once for
+ * all its loops).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -15,14 +17,17 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "catalog/pg_class.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "catalog/pg_am.h"
@@ -30,6 +35,7 @@
 #include "commands/defrem.h"
 #include "catalog/pg_type.h"
 #include "nodes/value.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -105,6 +111,16 @@ typedef struct HsScanState
 	bool		has_extra;		/* a catch-all jsonb column is used */
 	List	   *names;			/* the properties asked for */
 	List	   *mapped;			/* the table's columns' properties: not in the catch-all */
+	bool		is_join;		/* a parameterized path: the keys of a local table */
+	Oid			join_relid;		/* the local table */
+	AttrNumber	join_attnum;	/* its column */
+	bool		join_inh;		/* with its children (inheritance, partitions) */
+	bool		join_prefetch;	/* all its keys read once; else each loop's alone */
+	bool		join_started;
+	HTAB	   *join_cache;		/* JoinEntry by key, in joincxt */
+	MemoryContext joincxt;		/* the join's records, for the whole scan */
+	List	   *join_rows;		/* this loop's records */
+	int			join_pos;
 } HsScanState;
 
 /*
@@ -182,6 +198,12 @@ learnt_rows(Oid serverid, Oid relid, const char *filters, double *rows)
 }
 
 #define HS_DEFAULT_ROWS 1000
+/*
+ * A listing of a table whose size nothing has told is costed as this many
+ * records: CRMs are rarely that small, and a join's keys read by batch/read
+ * (bounded by a local table) are then preferred to listing it.
+ */
+#define HS_DEFAULT_LIST_ROWS 10000
 /* one HubSpot call, against a row's processing: calls dominate a scan's time */
 #define HS_CALL_COST 1000.0
 
@@ -210,7 +232,8 @@ hsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	else
 		source = "learnt";
 	rows = table_rows * sel;
-	calls = ceil(table_rows / HS_PAGE_SIZE);
+	calls = ceil((strcmp(source, "default") == 0 ? HS_DEFAULT_LIST_ROWS : table_rows) /
+				 HS_PAGE_SIZE);
 	if (groups != NIL)
 	{
 		double		found;
@@ -292,6 +315,184 @@ sort_pushdown(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 	return NIL;
 }
 
+/*
+ * Joins with a local table: "key column = local column".  A nested loop
+ * over a parameterized path reads, once, the keys the local table holds
+ * (batch/read, 100 a call) and hands each rescan the records of its key;
+ * or, when the loops are fewer than those calls, reads each loop's key
+ * alone.  The join clause stays a local qual: the result is PostgreSQL's.
+ */
+#define HS_JOIN_MAX_KEYS 10000
+
+typedef struct HsJoinKey
+{
+	int			kind;			/* 1 = record ids, 2 = values of a unique property */
+	char	   *prop;
+	Var		   *outer;			/* the local table's column */
+	Node	   *outer_expr;		/* the same as the clause has it (maybe relabelled) */
+} HsJoinKey;
+
+/* The key lookups accept: the id column, the id_property column, a contact's email. */
+static int
+key_kind(HsTable *t, Oid relid, AttrNumber attno, char **prop)
+{
+	if (attno <= 0)
+		return 0;
+	*prop = hs_column_property(relid, attno);
+	if (hs_is_id_column(relid, attno, *prop))
+		return 1;
+	if ((t->id_property && strcmp(*prop, t->id_property) == 0) ||
+		(strcmp(*prop, "email") == 0 && strcmp(t->object_type, "contacts") == 0))
+		return 2;
+	return 0;
+}
+
+/*
+ * Is the clause "key column = a column of one ordinary local table", with
+ * an equality HubSpot's key compare never narrows (deterministic)?
+ */
+static bool
+join_key(PlannerInfo *root, RelOptInfo *baserel, Oid relid, Expr *clause, HsJoinKey *k)
+{
+	OpExpr	   *op = (OpExpr *) clause;
+	HsTable    *t = hs_table_get(relid);
+	Node	   *args[2];
+	int			i;
+
+	if (!IsA(clause, OpExpr) || op->opno != TextEqualOperator || list_length(op->args) != 2 ||
+		t->archived == HS_ARCHIVED_BOTH ||
+		(OidIsValid(op->inputcollid) && !get_collation_isdeterministic(op->inputcollid)))
+		return false;
+	args[0] = linitial(op->args);
+	args[1] = lsecond(op->args);
+	for (i = 0; i < 2; i++)
+	{
+		Var		   *fv = (Var *) args[i];
+		Node	   *other = args[1 - i];
+		Var		   *ov;
+		RangeTblEntry *rte;
+
+		if (!IsA(fv, Var) || fv->varno != baserel->relid || fv->varlevelsup != 0)
+			continue;
+		while (IsA(other, RelabelType))
+			other = (Node *) ((RelabelType *) other)->arg;
+		ov = (Var *) other;
+		if (!IsA(ov, Var) || ov->varno == baserel->relid || ov->varlevelsup != 0 ||
+			ov->varattno <= 0 || ov->varno >= root->simple_rel_array_size)
+			return false;
+		rte = root->simple_rte_array[ov->varno];
+		if (rte == NULL || rte->rtekind != RTE_RELATION ||
+			(rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_MATVIEW &&
+			 rte->relkind != RELKIND_PARTITIONED_TABLE))
+			return false;
+		if ((k->kind = key_kind(t, relid, fv->varattno, &k->prop)) == 0)
+			return false;
+		k->outer = ov;
+		k->outer_expr = args[1 - i];
+		return true;
+	}
+	return false;
+}
+
+/* generate_implied_equalities_for_column(): the key columns' members */
+static bool
+key_member(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+		   EquivalenceMember *em, void *arg)
+{
+	Var		   *v = (Var *) em->em_expr;
+	char	   *prop;
+
+	return IsA(v, Var) && v->varno == rel->relid && v->varlevelsup == 0 &&
+		key_kind(hs_table_get(*(Oid *) arg), *(Oid *) arg, v->varattno, &prop) != 0;
+}
+
+/*
+ * Read once all the keys the local table holds (when those calls are not
+ * more than the loops), else each loop's key alone.  fdw_private:
+ * [prefetch].
+ */
+static void
+add_join_paths(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
+{
+	List	   *clauses = list_copy(baserel->joininfo);
+	Relids		offered = NULL;
+	ListCell   *lc;
+
+	if (baserel->has_eclass_joins)
+		clauses = list_concat(clauses,
+							  generate_implied_equalities_for_column(root, baserel, key_member,
+																	 &relid,
+																	 baserel->lateral_referencers));
+	foreach(lc, clauses)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		HsJoinKey	k;
+		RelOptInfo *outer;
+		Relids		required_outer;
+		double		loops;
+		double		calls;
+		bool		prefetch;
+
+		if (!join_key(root, baserel, relid, ri->clause, &k) ||
+			!join_clause_is_movable_to(ri, baserel) ||
+			bms_is_member(k.outer->varno, offered))
+			continue;
+		outer = find_base_rel(root, k.outer->varno);
+		required_outer = bms_make_singleton(k.outer->varno);
+		if (bms_overlap(required_outer, baserel->lateral_referencers))
+			continue;
+		offered = bms_add_member(offered, k.outer->varno);
+		loops = Max(outer->rows, 1);
+		calls = ceil(Max(outer->tuples, 1) / HS_PAGE_SIZE);
+		prefetch = outer->tuples <= HS_JOIN_MAX_KEYS && calls <= loops;
+		if (!prefetch)
+			calls = loops;
+		/*
+		 * A key selects one record at most; a loop costs its share of the
+		 * calls.  create_foreignscan_path() makes the join clause the path's
+		 * ppi_clauses.
+		 */
+		add_path(baserel, (Path *)
+				 hs_create_foreignscan_path(root, baserel, NULL, 1,
+											0, calls * HS_CALL_COST / loops + cpu_tuple_cost,
+											NIL, required_outer, NULL,
+											list_make1(makeInteger(prefetch ? 1 : 0))));
+	}
+}
+
+/*
+ * The plan of a parameterized path: the join clause's local side becomes
+ * fdw_exprs' only expression (a Param once the planner replaces the outer
+ * Var); [kind, property, local table, column, with children, prefetch].
+ */
+static List *
+join_plan(PlannerInfo *root, RelOptInfo *baserel, Oid relid, ForeignPath *best_path,
+		  List *scan_clauses, List **exprs, Bitmapset **attrs)
+{
+	Relids		outer = best_path->path.param_info->ppi_req_outer;
+	ListCell   *lc;
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		HsJoinKey	k;
+		RangeTblEntry *rte;
+
+		if (!join_key(root, baserel, relid, ri->clause, &k) ||
+			!bms_is_member(k.outer->varno, outer))
+			continue;
+		rte = root->simple_rte_array[k.outer->varno];
+		pull_varattnos((Node *) ri->clause, baserel->relid, attrs);
+		*exprs = list_make1(copyObject(k.outer_expr));
+		return lappend(list_make5(makeInteger(k.kind), makeString(k.prop),
+								  makeInteger((int) rte->relid), makeInteger(k.outer->varattno),
+								  makeInteger(rte->inh ? 1 : 0)),
+					   linitial(best_path->fdw_private));
+	}
+	elog(ERROR, "hubspot_fdw: the join clause of a parameterized path is missing");
+	return NIL;
+}
+
 void
 hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
@@ -310,6 +511,7 @@ hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 														   baserel->rows, startup, total,
 														   root->query_pathkeys, NULL, NULL,
 														   sort));
+	add_join_paths(root, baserel, foreigntableid);
 }
 
 /* The text values of a constant: one for =, several for = ANY(array). */
@@ -425,6 +627,7 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	List	   *exprs = NIL;
 	List	   *sort = NIL;
 	List	   *lookup = NIL;
+	List	   *join = NIL;
 	RestrictInfo *pushed = NULL;
 	ListCell   *lc;
 	int			i;
@@ -432,6 +635,9 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
 	foreach(lc, baserel->baserestrictinfo)
 		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, baserel->relid, &attrs);
+	/* a join's keys: the local table's values, read once or loop by loop */
+	if (best_path->path.param_info != NULL)
+		join = join_plan(root, baserel, foreigntableid, best_path, scan_clauses, &exprs, &attrs);
 	/* a whole-row reference (attno 0) needs every column */
 	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
 		attrs = NULL, used = lappend_int(used, 0);
@@ -443,7 +649,10 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 			used = lappend_int(used, attno);
 	}
 	/* a sorted path: HubSpot's search applies every clause and the order */
-	if (best_path->fdw_private != NIL)
+	/* a join's reads: every clause is checked here, the join's too */
+	if (join != NIL)
+		sort = NIL;
+	else if (best_path->fdw_private != NIL)
 	{
 		sort = best_path->fdw_private;
 		filters = hs_search_filters(root, baserel, foreigntableid, &exprs, NULL);
@@ -455,8 +664,9 @@ hsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	/* search filters select a superset: every clause is still checked here */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs,
-							list_make5(used, lookup, filters,
-									   linitial(baserel->fdw_private), sort),
+							lappend(list_make5(used, lookup, filters,
+											   linitial(baserel->fdw_private), sort),
+									join),
 							NIL, NIL, outer_plan);
 }
 
@@ -611,6 +821,20 @@ hsBeginForeignScan(ForeignScanState *node, int eflags)
 		st->sort_prop = strVal(linitial(sort));
 		st->sort_desc = intVal(lsecond(sort)) != 0;
 		st->sort_nulls_first = intVal(lthird(sort)) != 0;
+	}
+	if (list_nth(fs->fdw_private, 5) != NIL)
+	{
+		List	   *join = list_nth(fs->fdw_private, 5);
+
+		st->is_join = true;
+		st->lookup_by_key = intVal(linitial(join)) == 2;
+		st->lookup_property = strVal(lsecond(join));
+		st->join_relid = (Oid) intVal(lthird(join));
+		st->join_attnum = intVal(lfourth(join));
+		st->join_inh = intVal(list_nth(join, 4)) != 0;
+		st->join_prefetch = intVal(list_nth(join, 5)) != 0;
+		st->joincxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+											"hubspot_fdw join keys", ALLOCSET_DEFAULT_SIZES);
 	}
 	st->archived_pass = st->table->archived == HS_ARCHIVED_TRUE;
 	/* search never returns archived records */
@@ -928,6 +1152,202 @@ lookup_matches(HsScanState *st, Jsonb *result)
 	return false;
 }
 
+/*
+ * A join's keys: the records read for each key, as HubSpot compares keys
+ * (Ada@x.com and ada@x.com are one); keys read and absent have none.
+ */
+typedef struct JoinEntry
+{
+	char	   *key;
+	List	   *records;		/* Jsonb * */
+} JoinEntry;
+
+/* The key, as HubSpot compares keys, of a value of the join's column. */
+static char *
+join_key_of(HsScanState *st, const char *value)
+{
+	return hs_record_key(st->lookup_by_key ? st->lookup_property : NULL, value);
+}
+
+/* Read the values (batch/read, 100 a call) into the cache, in its context. */
+static void
+join_read(HsScanState *st, List *values)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->joincxt);
+	ListCell   *lc;
+	int			i;
+
+	st->lookup = values;
+	run_lookup(st);
+	foreach(lc, values)
+	{
+		char	   *key = join_key_of(st, strVal(lfirst(lc)));
+		JoinEntry  *e = hash_search(st->join_cache, &key, HASH_ENTER, NULL);
+
+		e->records = NIL;
+	}
+	for (i = 0; i < st->read->n; i++)
+	{
+		Jsonb	   *r = st->read->out[i].result;
+		JsonbValue	v;
+		JsonbValue *props;
+		char	   *value = NULL;
+		char	   *key;
+		JoinEntry  *e;
+		bool		found;
+
+		if (r == NULL)
+			continue;
+		if (!st->lookup_by_key)
+			value = hs_jsonb_scalar_text(hs_jsonb_get(&r->root, "id", &v));
+		else if ((props = hs_jsonb_get(&r->root, "properties", &v)) != NULL &&
+				 props->type == jbvBinary)
+			value = hs_jsonb_scalar_text(hs_jsonb_get(props->val.binary.data,
+													  st->lookup_property, &v));
+		/* a record found by another of its keys holds none of those asked for */
+		if (value == NULL)
+			continue;
+		key = join_key_of(st, value);
+		e = hash_search(st->join_cache, &key, HASH_ENTER, &found);
+		if (!found)
+			e->records = NIL;
+		e->records = lappend(e->records, r);
+	}
+	st->lookup = NIL;
+	st->read = NULL;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The local table's keys, read as the current user (privileges and row
+ * security apply: the query reads that column already), or NIL with
+ * *complete false when there are more than HS_JOIN_MAX_KEYS or the user
+ * may not read the whole column.
+ */
+static List *
+join_outer_keys(HsScanState *st, bool *complete)
+{
+	Oid			relid = st->join_relid;
+	const char *col;
+	char	   *sql;
+	List	   *keys = NIL;
+	MemoryContext cxt = CurrentMemoryContext;
+	uint64		i;
+
+	*complete = false;
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck(relid, st->join_attnum, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return NIL;
+	col = quote_identifier(get_attname(relid, st->join_attnum, false));
+	sql = psprintf("SELECT DISTINCT (%s)::pg_catalog.text COLLATE pg_catalog.\"C\" FROM %s%s "
+				   "WHERE %s IS NOT NULL LIMIT %d",
+				   col, st->join_inh ? "" : "ONLY ",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											  get_rel_name(relid)),
+				   col, HS_JOIN_MAX_KEYS + 1);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "hubspot_fdw: SPI_connect failed");
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "hubspot_fdw: could not read the keys of a join: %s", sql);
+	if (SPI_processed <= HS_JOIN_MAX_KEYS)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+										  &isnull);
+
+			CHECK_FOR_INTERRUPTS();
+			if (!isnull)
+				keys = lappend(keys, makeString(TextDatumGetCString(d)));
+		}
+		MemoryContextSwitchTo(old);
+		*complete = true;
+	}
+	SPI_finish();
+	return keys;
+}
+
+/* The records of this rescan's value of the local column. */
+static List *
+join_records(HsScanState *st, const char *value)
+{
+	char	   *key;
+	JoinEntry  *e;
+
+	if (!st->join_started)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->joincxt);
+
+		st->join_started = true;
+		st->join_cache = hs_key_table("hubspot_fdw join keys", 256, sizeof(JoinEntry));
+		if (st->join_prefetch)
+		{
+			bool		complete;
+			List	   *keys = join_outer_keys(st, &complete);
+
+			st->join_prefetch = complete;
+			if (keys != NIL)
+				join_read(st, keys);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	/* each loop's key alone: the loops' values only live for the loop */
+	if (!st->join_prefetch)
+	{
+		List	   *records = NIL;
+		MemoryContext old;
+		int			i;
+
+		MemoryContextReset(st->pagecxt);
+		old = MemoryContextSwitchTo(st->pagecxt);
+		st->lookup = list_make1(makeString(pstrdup(value)));
+		run_lookup(st);
+		for (i = 0; i < st->read->n; i++)
+			if (st->read->out[i].result != NULL &&
+				lookup_matches(st, st->read->out[i].result))
+				records = lappend(records, st->read->out[i].result);
+		MemoryContextSwitchTo(old);
+		return records;
+	}
+	key = join_key_of(st, value);
+	if ((e = hash_search(st->join_cache, &key, HASH_FIND, NULL)) != NULL)
+		return e->records;
+	/* a key the local table did not hold when it was read: alone, once */
+	join_read(st, list_make1(makeString(MemoryContextStrdup(st->joincxt, value))));
+	e = hash_search(st->join_cache, &key, HASH_FIND, NULL);
+	return e ? e->records : NIL;
+}
+
+static TupleTableSlot *
+iterate_join(ForeignScanState *node, HsScanState *st, TupleTableSlot *slot)
+{
+	Jsonb	   *r;
+
+	if (!st->resolved)
+	{
+		MemoryContext old;
+		bool		isnull;
+		Datum		d;
+
+		MemoryContextReset(st->paramcxt);
+		old = MemoryContextSwitchTo(st->paramcxt);
+		d = ExecEvalExpr(linitial(st->exprstates), node->ss.ps.ps_ExprContext, &isnull);
+		st->join_rows = isnull ? NIL : join_records(st, TextDatumGetCString(d));
+		st->join_pos = 0;
+		st->resolved = true;
+		MemoryContextSwitchTo(old);
+	}
+	if (st->join_pos >= list_length(st->join_rows))
+		return slot;
+	r = list_nth(st->join_rows, st->join_pos++);
+	fill_slot(st, &r->root, slot);
+	ExecStoreVirtualTuple(slot);
+	return slot;
+}
+
 static TupleTableSlot *
 iterate_lookup(HsScanState *st, TupleTableSlot *slot)
 {
@@ -1001,8 +1421,10 @@ hsIterateForeignScan(ForeignScanState *node)
 	JsonbValue *item;
 
 	ExecClearTuple(slot);
-	if (!st->resolved)
+	if (!st->resolved && !st->is_join)
 		resolve_runtime(node, st);
+	if (st->is_join)
+		return iterate_join(node, st, slot);
 	if (st->is_lookup)
 		return st->lookup == NIL ? slot : iterate_lookup(st, slot);
 	if (st->done && st->page == NULL)
@@ -1067,6 +1489,21 @@ hsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyText("HubSpot estimate", st->estimate_source, es);
 	}
 	/* the path only: the host is the server's business, not the plan's */
+	if (st->is_join)
+	{
+		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ,
+							   st->table->archived == HS_ARCHIVED_TRUE);
+		ExplainPropertyText("HubSpot call",
+							psprintf(st->join_prefetch ?
+									 "POST %s (%s values of the keys of %s.%s, read once, 100 a call)" :
+									 "POST %s (%s value of each loop's %s.%s, 1 a call)",
+									 url + strlen(st->server->api_url),
+									 st->lookup_by_key ? st->lookup_property : "id",
+									 get_rel_name(st->join_relid),
+									 get_attname(st->join_relid, st->join_attnum, false)),
+							es);
+		return;
+	}
 	if (st->is_lookup && st->lookup_param >= 0 && !st->resolved)
 	{
 		url = hs_api_batch_url(st->server, st->table->object_type, HS_OP_READ,
