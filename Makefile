@@ -12,7 +12,7 @@ PGFILEDESC = "hubspot_fdw - write to HubSpot CRM with SQL"
 PG_CPPFLAGS = -I$(srcdir)/src $(shell curl-config --cflags) -Wall -Wextra -Werror=implicit-function-declaration -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK += $(shell curl-config --libs)
 
-REGRESS = options batch_functions bad_input queue push import semantics search join associations
+REGRESS = options batch_functions bad_input queue push import semantics search join associations paging
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress --temp-config=$(srcdir)/test/pg.conf --load-extension=hubspot_fdw
 TAP_TESTS = 1
 
