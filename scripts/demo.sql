@@ -66,3 +66,20 @@ SELECT r->'properties'->>'email' AS email, r->'properties'->>'firstname' AS firs
 SELECT server, object_type, pending, sending, done, failed, last_error FROM hubspot_queue_status;
 SELECT database, state, calls_2xx, calls_4xx, calls_5xx, calls_429, rows_done, rows_failed,
 	   ratelimit_remaining FROM hubspot_worker_status;
+
+\echo '== 6. associations: a contact works at a company, linked by email and domain after both are written'
+CREATE FOREIGN TABLE hubspot.companies (id text, name text, domain text)
+	SERVER hubspot OPTIONS (object_type 'companies');
+CREATE FOREIGN TABLE hubspot.contact_company (
+	contact_email  text OPTIONS (side 'from', property 'email'),
+	company_domain text OPTIONS (side 'to', property 'domain'),
+	label          text
+) SERVER hubspot OPTIONS (from_type 'contacts', to_type 'companies');
+BEGIN;
+INSERT INTO hubspot.companies (name, domain) VALUES ('Analytical Engines', 'engines.example');
+INSERT INTO hubspot.contact_company VALUES ('ada@example.com', 'engines.example', NULL);
+COMMIT;
+SELECT hubspot_flush() AS still_unsettled;
+SELECT object_type, operation, record_key, state, result FROM hubspot_queue
+ WHERE object_type IN ('companies', 'contacts/companies') ORDER BY id;
+SELECT * FROM hubspot.contact_company WHERE contact_email = 'ada@example.com';
