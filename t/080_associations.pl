@@ -21,6 +21,8 @@ my $SLACK = 0.05;
 
 my $t_file = time;
 my $sim = HubSpotSim->start();
+# at global destruction the simulator's IPC::Run handle may be gone already
+END { $sim->stop if $sim }
 my $node = HubSpotTest::node('assoc', "hubspot_fdw.log_calls = on\n");
 HubSpotTest::setup_db($node, 'postgres', $sim);
 
