@@ -758,6 +758,8 @@ typedef struct HsPair
 static const HsOp wire_ops[] = {HS_OP_ASSOC_DEFAULT, HS_OP_ASSOC_CREATE,
 HS_OP_ASSOC_ARCHIVE, HS_OP_ASSOC_LABELS_ARCHIVE};
 
+#define HS_WIRE_CREATE 1		/* wire_ops[1]: a labelled link */
+
 static int
 wire_op_index(HsAssoc *a, const char *type)
 {
@@ -782,7 +784,7 @@ add_type(HsPair *p, const char *type)
  * labelled link sends them with its own, so that none is lost.
  */
 static void
-keep_present_types(HsAssocRun *run, List *pairs)
+keep_present_types(HsAssocRun *run, List *pairs, HTAB *seen)
 {
 	HTAB	   *from_ids = hs_key_table("hubspot_fdw association reads", 64, sizeof(char *));
 	HsInput   **ins = palloc(sizeof(HsInput *) * Max(list_length(pairs), 1));
@@ -827,6 +829,8 @@ keep_present_types(HsAssocRun *run, List *pairs)
 			JsonbValue	iv,
 						tv;
 			char	   *to_id;
+			char	   *key;
+			HsPair	   *p;
 			JsonbValue *types;
 			int			k,
 						ntypes;
@@ -838,27 +842,24 @@ keep_present_types(HsAssocRun *run, List *pairs)
 			if (to_id == NULL || types == NULL || types->type != jbvBinary)
 				continue;
 			ntypes = JsonContainerSize(types->val.binary.data);
-			foreach(lc, pairs)
+			key = psprintf("%d %s %s", HS_WIRE_CREATE, ins[i]->id, to_id);
+			/* a pair this run does not link */
+			if ((p = hash_search(seen, &key, HASH_FIND, NULL)) == NULL)
+				continue;
+			for (k = 0; k < ntypes; k++)
 			{
-				HsPair	   *p = lfirst(lc);
+				JsonbValue *ty = getIthJsonbValueFromContainer(types->val.binary.data, k);
+				JsonbValue	cv,
+							yv;
+				char	   *cat;
+				char	   *tid;
 
-				if (strcmp(p->input->id, ins[i]->id) != 0 || strcmp(p->input->to_id, to_id) != 0)
+				if (ty->type != jbvBinary)
 					continue;
-				for (k = 0; k < ntypes; k++)
-				{
-					JsonbValue *ty = getIthJsonbValueFromContainer(types->val.binary.data, k);
-					JsonbValue	cv,
-								yv;
-					char	   *cat;
-					char	   *tid;
-
-					if (ty->type != jbvBinary)
-						continue;
-					cat = hs_jsonb_scalar_text(hs_jsonb_get(ty->val.binary.data, "category", &cv));
-					tid = hs_jsonb_scalar_text(hs_jsonb_get(ty->val.binary.data, "typeId", &yv));
-					if (cat && tid && strspn(tid, "0123456789") == strlen(tid))
-						add_type(p, type_json(cat, tid));
-				}
+				cat = hs_jsonb_scalar_text(hs_jsonb_get(ty->val.binary.data, "category", &cv));
+				tid = hs_jsonb_scalar_text(hs_jsonb_get(ty->val.binary.data, "typeId", &yv));
+				if (cat && tid && strspn(tid, "0123456789") == strlen(tid))
+					add_type(p, type_json(cat, tid));
 			}
 		}
 	}
@@ -956,8 +957,8 @@ send_pairs(HsAssocRun *run, char **types)
 		if (types[i])
 			add_type(p, types[i]);
 	}
-	if (pairs[1] != NIL)
-		keep_present_types(run, pairs[1]);
+	if (pairs[HS_WIRE_CREATE] != NIL)
+		keep_present_types(run, pairs[HS_WIRE_CREATE], seen);
 	for (w = 0; w < 4; w++)
 	{
 		HsInput   **ins = palloc(sizeof(HsInput *) * Max(list_length(pairs[w]), 1));

@@ -38,17 +38,18 @@
 #include "assoc_table.h"
 #include "dispatch.h"
 #include "keys.h"
+#include "scan.h"
 
 /* the first element of an association scan's fdw_private */
 #define HS_ASSOC_SCAN_TAG "hubspot_fdw association scan"
 
 /* Which columns of an association table are what. */
-typedef struct HsAssocColumns
+struct HsAssocColumns
 {
 	int			side_att[2];	/* attno of the from / to key column */
 	char	   *side_prop[2];	/* its property; NULL: record id */
 	int			label_att;		/* 0: no label column */
-} HsAssocColumns;
+};
 
 static void
 assoc_columns(Relation rel, HsAssocColumns *c)
@@ -104,49 +105,37 @@ column_text(TupleTableSlot *slot, int attno)
 	return OidOutputFunctionCall(out, slot->tts_values[attno - 1]);
 }
 
-/* The association an INSERTed or DELETEd row names, as the queue keeps it. */
-HsAssoc *
-hs_assoc_of_row(HsTable *t, Relation rel, TupleTableSlot *slot, HsOp op)
+/* The columns of an association table, looked up once per statement. */
+HsAssocColumns *
+hs_assoc_columns(Relation rel)
 {
-	HsAssocColumns c;
-	StringInfoData buf;
-	int			n;
-	int			s;
-	char	   *label;
+	HsAssocColumns *c = palloc(sizeof(HsAssocColumns));
 
-	assoc_columns(rel, &c);
+	assoc_columns(rel, c);
+	return c;
+}
+
+/* The association an INSERTed or DELETEd row names. */
+HsAssoc *
+hs_assoc_of_row(HsTable *t, Relation rel, HsAssocColumns *c, TupleTableSlot *slot, HsOp op)
+{
+	char	   *v[2];
+	int			s;
+
 	slot_getallattrs(slot);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
 	for (s = 0; s < 2; s++)
 	{
-		char	   *v = column_text(slot, c.side_att[s]);
-
-		if (v == NULL || v[0] == '\0')
+		v[s] = column_text(slot, c->side_att[s]);
+		if (v[s] == NULL || v[s][0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("column \"%s\" of \"%s\" must name the %s record",
-							NameStr(TupleDescAttr(slot->tts_tupleDescriptor, c.side_att[s] - 1)->attname),
+							NameStr(TupleDescAttr(slot->tts_tupleDescriptor, c->side_att[s] - 1)->attname),
 							RelationGetRelationName(rel), s ? "to" : "from")));
-		appendStringInfo(&buf, "%s\"%s\":{\"id\":", s ? "," : "", s ? "to" : "from");
-		escape_json(&buf, v);
-		if (c.side_prop[s])
-		{
-			appendStringInfoString(&buf, ",\"idProperty\":");
-			escape_json(&buf, c.side_prop[s]);
-		}
-		appendStringInfoChar(&buf, '}');
 	}
-	if (c.label_att && (label = column_text(slot, c.label_att)) != NULL)
-	{
-		appendStringInfoString(&buf, ",\"label\":");
-		escape_json(&buf, label);
-	}
-	appendStringInfoChar(&buf, '}');
-	return hs_parse_assoc_inputs(op, t->object_type,
-								 DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																	CStringGetDatum(psprintf("[%s]", buf.data)))),
-								 &n)[0];
+	return hs_make_assoc(op, t->from_type, t->to_type, c->side_prop[0], v[0], c->side_prop[1], v[1],
+						 c->label_att ? column_text(slot, c->label_att) : NULL,
+						 psprintf("a row of \"%s\"", RelationGetRelationName(rel)));
 }
 
 /* ------------------------------------------------------------------------
@@ -177,28 +166,6 @@ hs_assoc_paths(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 	add_path(baserel, (Path *) hs_create_foreignscan_path(root, baserel, NULL,
 													   baserel->rows, startup, total,
 													   NIL, NULL, NULL, NIL));
-}
-
-/* The text values of a Const: one for =, several for = ANY(array). */
-static List *
-text_values(Const *c)
-{
-	List	   *values = NIL;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i;
-
-	if (c->constisnull)
-		return NIL;
-	if (c->consttype == TEXTOID)
-		return list_make1(makeString(TextDatumGetCString(c->constvalue)));
-	deconstruct_array(DatumGetArrayTypeP(c->constvalue), TEXTOID, -1, false,
-					  TYPALIGN_INT, &elems, &nulls, &n);
-	for (i = 0; i < n; i++)
-		if (!nulls[i])
-			values = lappend(values, makeString(TextDatumGetCString(elems[i])));
-	return values;
 }
 
 /*
@@ -237,7 +204,7 @@ from_values(RelOptInfo *baserel, int from_att, bool *found)
 			(((Const *) r)->consttype != TEXTOID && ((Const *) r)->consttype != TEXTARRAYOID))
 			continue;
 		*found = true;
-		return text_values((Const *) r);
+		return hs_const_text_values((Const *) r);
 	}
 	return NIL;
 }

@@ -15,7 +15,11 @@
 #include "input.h"
 #include "options.h"
 
-extern HsAssoc *hs_assoc_of_row(HsTable *t, Relation rel, TupleTableSlot *slot, HsOp op);
+typedef struct HsAssocColumns HsAssocColumns;
+
+extern HsAssocColumns *hs_assoc_columns(Relation rel);
+extern HsAssoc *hs_assoc_of_row(HsTable *t, Relation rel, HsAssocColumns *c,
+								TupleTableSlot *slot, HsOp op);
 
 extern bool hs_assoc_scan_plan(ForeignScan *fs);
 extern void hs_assoc_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid relid);

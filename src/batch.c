@@ -74,6 +74,18 @@ outcome_row(Jsonb *error, bool unknown, Jsonb *original)
 	return concat(error, jsonb_of(buf.data));
 }
 
+/* One row per input: HubSpot's result, or the error (or "not sent") with the input. */
+static void
+emit_outcome(Jsonb *result, Jsonb *error, bool unknown, Jsonb *original,
+			 void (*emit) (Jsonb *row, void *arg), void *arg)
+{
+	if (result)
+		emit(result, arg);
+	else
+		emit(outcome_row(error ? error : hs_make_error("NOT_SENT", "the input was not sent", 0),
+						 unknown, original), arg);
+}
+
 /* Archive by unique value: one idProperty for the whole call. */
 static void
 check_archive_keys(HsParsedInputs *p)
@@ -176,16 +188,8 @@ assoc_send(HsAssocRun *run, void (*emit) (Jsonb *row, void *arg), void *arg)
 		cur.stop = HS_STOP_NONE;
 	}
 	for (i = 0; i < run->n; i++)
-	{
-		HsAssoc    *a = run->items[i];
-
-		if (a->result)
-			emit(a->result, arg);
-		else
-			emit(outcome_row(a->error ? a->error :
-							 hs_make_error("NOT_SENT", "the input was not sent", 0),
-							 false, a->original), arg);
-	}
+		emit_outcome(run->items[i]->result, run->items[i]->error, false,
+					 run->items[i]->original, emit, arg);
 }
 
 HsBatchCall *
@@ -243,16 +247,8 @@ hs_batch_send(HsBatchCall *c, void (*emit) (Jsonb *row, void *arg), void *arg)
 	run_job(job);
 	hs_job_raise(job);
 	for (i = 0; i < job->n; i++)
-	{
-		HsOutcome  *o = &job->out[i];
-
-		if (o->result)
-			emit(o->result, arg);
-		else
-			emit(outcome_row(o->error ? o->error :
-							 hs_make_error("NOT_SENT", "the input was not sent", 0),
-							 o->unknown, c->parsed->originals[i]), arg);
-	}
+		emit_outcome(job->out[i].result, job->out[i].error, job->out[i].unknown,
+					 c->parsed->originals[i], emit, arg);
 }
 
 void

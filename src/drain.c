@@ -57,6 +57,7 @@ typedef struct HsGroup
 	bool		resolving;
 	HsAssocRun *assoc;			/* associations: their run instead of a job */
 	HsQueueRow **item_rows;		/* assoc->items[i] came from item_rows[i] */
+	bool		assoc_sent;		/* hs_assoc_run has run */
 } HsGroup;
 
 typedef struct HsRecord
@@ -330,19 +331,18 @@ static HsAssoc *
 assoc_of_row(HsGroup *g, HsQueueRow *row)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	HsAssoc   **items = NULL;
+	HsAssoc    *volatile found = NULL;
 	HsAssoc    *a;
-	int			n = 0;
+	char	   *from_type;
+	char	   *to_type;
 
 	PG_TRY();
 	{
-		if (row->properties == NULL)
+		if (row->properties == NULL || !JB_ROOT_IS_OBJECT(row->properties) ||
+			!hs_api_split_pair(row->object_type, &from_type, &to_type))
 			elog(ERROR, "the queue row holds no association");
-		items = hs_parse_assoc_inputs(row->op, row->object_type,
-									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																		 CStringGetDatum(psprintf("[%s]",
-																								  JsonbToCString(NULL, &row->properties->root, VARSIZE(row->properties)))))),
-									  &n);
+		found = hs_parse_assoc_input(row->op, from_type, to_type, &row->properties->root,
+									 "the queued association");
 	}
 	PG_CATCH();
 	{
@@ -357,8 +357,7 @@ assoc_of_row(HsGroup *g, HsQueueRow *row)
 		return a;
 	}
 	PG_END_TRY();
-	Assert(n == 1);
-	return items[0];
+	return found;
 }
 
 /*
@@ -573,10 +572,7 @@ hs_drain_send(HsDrainPlan *plan, HsDrainResult *r)
 			continue;
 		g->assoc->stats = &r->calls;
 		hs_assoc_run(g->assoc);
-		g->job = palloc0(sizeof(HsJob));
-		g->job->server = g->server;
-		g->job->stop = g->assoc->stop;
-		g->job->stop_result = g->assoc->stop_result;
+		g->assoc_sent = true;
 	}
 }
 
@@ -597,7 +593,7 @@ hs_drain_fail_unsettled(HsDrainPlan *plan, const char *message)
 		HsGroup    *g = lfirst(lc);
 		int			i;
 
-		if (g->job == NULL || g->assoc)
+		if (g->job == NULL)
 			continue;
 		for (i = 0; i < g->job->n; i++)
 		{
@@ -623,20 +619,19 @@ error_message(Jsonb *error)
 	return msg ? msg : "unknown error";
 }
 
-/* After a job: pause its server when HubSpot said so. */
+/* After a job or a run of links: pause its server when HubSpot said so. */
 static void
-apply_stop(HsGroup *g, bool transient_seen, HsDrainResult *r)
+apply_stop(HsGroup *g, HsStop stop, HsCallResult *res, bool transient_seen, HsDrainResult *r)
 {
-	HsJob	   *job = g->job;
-	const char *msg = job->stop_result.message ? job->stop_result.message : "";
+	const char *msg = res->message ? res->message : "";
 
-	switch (job->stop)
+	switch (stop)
 	{
 		case HS_STOP_AUTH:
 			hs_server_pause(g->serverid, HS_PAUSE_AUTH, 0,
 							hs_token_hash(g->token),
-							psprintf("%ld %s: %s", job->stop_result.status,
-									 job->stop_result.category ? job->stop_result.category : "", msg));
+							psprintf("%ld %s: %s", res->status,
+									 res->category ? res->category : "", msg));
 			strlcpy(r->last_error, msg, sizeof(r->last_error));
 			break;
 		case HS_STOP_DAILY:
@@ -645,8 +640,8 @@ apply_stop(HsGroup *g, bool transient_seen, HsDrainResult *r)
 			strlcpy(r->last_error, msg, sizeof(r->last_error));
 			break;
 		case HS_STOP_LONG_WAIT:
-			hs_server_pause(g->serverid, HS_PAUSE_BACKOFF, job->stop_result.wait_ms, 0,
-							psprintf("%ld: %s", job->stop_result.status, msg));
+			hs_server_pause(g->serverid, HS_PAUSE_BACKOFF, res->wait_ms, 0,
+							psprintf("%ld: %s", res->status, msg));
 			break;
 		default:
 			break;
@@ -841,8 +836,9 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 		{
 			for (i = 0; i < g->assoc->n; i++)
 				settle_assoc_row(&s[n++], g->item_rows[i], g, g->assoc->items[i], r);
-			if (g->job)
-				apply_stop(g, g->assoc->transient_seen, r);
+			if (g->assoc_sent)
+				apply_stop(g, g->assoc->stop, &g->assoc->stop_result,
+						   g->assoc->transient_seen, r);
 			continue;
 		}
 
@@ -860,7 +856,7 @@ hs_drain_settle(HsDrainPlan *plan, HsDrainResult *r)
 			i++;
 		}
 		if (g->job)
-			apply_stop(g, transient_seen, r);
+			apply_stop(g, g->job->stop, &g->job->stop_result, transient_seen, r);
 	}
 	if (r->rows_failed > 0)
 		notify_failures(plan, s, n);

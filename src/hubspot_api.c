@@ -759,11 +759,16 @@ array_len(JsonbValue *v)
 static void
 unnamed_input(HsOp op, HsOutcome *o, Jsonb *general, long status)
 {
-	Jsonb	   *e = hs_make_error("MISSING_RESULT",
-								  op == HS_OP_CREATE ?
-								  "HubSpot's answer does not say which result, if any, belongs to this input: the record may or may not have been created" :
-								  "HubSpot's answer holds no result or error for this input",
-								  status);
+	Jsonb	   *e;
+
+	/* a record without associations may go unnamed: it has nothing to say */
+	if (op == HS_OP_ASSOC_READ)
+		return;
+	e = hs_make_error("MISSING_RESULT",
+					  op == HS_OP_CREATE ?
+					  "HubSpot's answer does not say which result, if any, belongs to this input: the record may or may not have been created" :
+					  "HubSpot's answer holds no result or error for this input",
+					  status);
 
 	if (general)
 		e = concat(e, jsonb_of(psprintf("{\"callError\":%s}",
@@ -771,8 +776,6 @@ unnamed_input(HsOp op, HsOutcome *o, Jsonb *general, long status)
 	o->error = e;
 	if (op == HS_OP_CREATE)
 		o->unknown = true;
-	else if (op == HS_OP_ASSOC_READ)
-		o->error = NULL;		/* a record without associations may go unnamed */
 	else
 		o->retry = true;
 }

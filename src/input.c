@@ -19,6 +19,16 @@
 #include "convert.h"
 #include "input.h"
 
+static void
+check_text(const char *s, const char *key, const char *what)
+{
+	if (s[0] == '\0' || strlen(s) > HS_MAX_VALUE_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" of %s must be a non-empty string of at most %d characters",
+						key, what, HS_MAX_VALUE_LEN)));
+}
+
 static char *
 input_text(JsonbContainer *obj, const char *key, const char *what, bool required)
 {
@@ -41,11 +51,7 @@ input_text(JsonbContainer *obj, const char *key, const char *what, bool required
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" of %s must be a string", key, what)));
 	s = hs_jsonb_scalar_text(jv);
-	if (s[0] == '\0' || strlen(s) > HS_MAX_VALUE_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" of %s must be a non-empty string of at most %d characters",
-						key, what, HS_MAX_VALUE_LEN)));
+	check_text(s, key, what);
 	return s;
 }
 
@@ -336,6 +342,9 @@ side_member(const char *k, HsOp op)
 	return strcmp(k, "id") == 0 || strcmp(k, "idProperty") == 0;
 }
 
+static void set_side(HsAssocSide *side, const char *type, char *property, char *value,
+					 const char *swhat);
+
 static void
 parse_side(JsonbContainer *obj, const char *key, const char *type, HsAssocSide *side,
 		   const char *what)
@@ -350,9 +359,18 @@ parse_side(JsonbContainer *obj, const char *key, const char *type, HsAssocSide *
 				 errmsg("%s has no \"%s\" object", what, key),
 				 errhint("An association input looks like {\"from\": {\"id\": \"ada@example.com\", \"idProperty\": \"email\"}, \"to\": {\"id\": \"123\"}}.")));
 	check_members(jv->val.binary.data, HS_OP_ASSOCIATE, side_member, swhat);
+	set_side(side, type, input_text(jv->val.binary.data, "idProperty", swhat, false),
+			 input_text(jv->val.binary.data, "id", swhat, true), swhat);
+}
+
+/* A side by record id (property NULL or hs_object_id) or by a property's value. */
+static void
+set_side(HsAssocSide *side, const char *type, char *property, char *value, const char *swhat)
+{
+	check_text(value, "id", swhat);
 	side->type = (char *) type;
-	side->value = input_text(jv->val.binary.data, "id", swhat, true);
-	side->property = input_text(jv->val.binary.data, "idProperty", swhat, false);
+	side->value = value;
+	side->property = property;
 	if (side->property)
 		hs_check_property_name("\"idProperty\"", side->property);
 	/* hs_object_id is the record id under its property name */
@@ -395,22 +413,52 @@ hs_parse_assoc_inputs(HsOp op, const char *pair, Jsonb *jb, int *n)
 	{
 		JsonbValue *el = getIthJsonbValueFromContainer(arr, i);
 		char	   *what = psprintf("input %d", i + 1);
-		HsAssoc    *a = palloc0(sizeof(HsAssoc));
 
 		CHECK_FOR_INTERRUPTS();
 		if (el->type != jbvBinary || !JsonContainerIsObject(el->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s is not a JSON object", what)));
-		check_members(el->val.binary.data, op, assoc_member, what);
-		a->op = op;
-		parse_side(el->val.binary.data, "from", from_type, &a->side[HS_FROM], what);
-		parse_side(el->val.binary.data, "to", to_type, &a->side[HS_TO], what);
-		a->label = input_text(el->val.binary.data, "label", what, false);
-		a->original = JsonbValueToJsonb(el);
-		out[i] = a;
+		out[i] = hs_parse_assoc_input(op, from_type, to_type, el->val.binary.data, what);
+		out[i]->original = JsonbValueToJsonb(el);
 	}
 	return out;
+}
+
+/*
+ * An association from keys a row holds (an association table's columns, a
+ * pushed table's foreign key): the checks of a JSON input, without one.
+ */
+HsAssoc *
+hs_make_assoc(HsOp op, const char *from_type, const char *to_type,
+			  char *from_property, char *from_value, char *to_property, char *to_value,
+			  char *label, const char *what)
+{
+	HsAssoc    *a = palloc0(sizeof(HsAssoc));
+
+	a->op = op;
+	set_side(&a->side[HS_FROM], from_type, from_property, from_value,
+			 psprintf("\"from\" of %s", what));
+	set_side(&a->side[HS_TO], to_type, to_property, to_value, psprintf("\"to\" of %s", what));
+	if (label)
+		check_text(label, "label", what);
+	a->label = label;
+	return a;
+}
+
+/* One association input object (the queue keeps each as its properties). */
+HsAssoc *
+hs_parse_assoc_input(HsOp op, const char *from_type, const char *to_type,
+					 JsonbContainer *obj, const char *what)
+{
+	HsAssoc    *a = palloc0(sizeof(HsAssoc));
+
+	check_members(obj, op, assoc_member, what);
+	a->op = op;
+	parse_side(obj, "from", from_type, &a->side[HS_FROM], what);
+	parse_side(obj, "to", to_type, &a->side[HS_TO], what);
+	a->label = input_text(obj, "label", what, false);
+	return a;
 }
 
 static void

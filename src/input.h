@@ -50,6 +50,11 @@ typedef struct HsAssoc
 #define HS_TO	1
 
 extern HsAssoc **hs_parse_assoc_inputs(HsOp op, const char *pair, Jsonb *jb, int *n);
+extern HsAssoc *hs_make_assoc(HsOp op, const char *from_type, const char *to_type,
+							  char *from_property, char *from_value, char *to_property,
+							  char *to_value, char *label, const char *what);
+extern HsAssoc *hs_parse_assoc_input(HsOp op, const char *from_type, const char *to_type,
+									 JsonbContainer *obj, const char *what);
 extern Jsonb *hs_assoc_input_jsonb(HsAssoc *a);
 extern char *hs_assoc_key(HsAssoc *a);
 

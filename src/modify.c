@@ -53,6 +53,7 @@ typedef struct HsModifyState
 	AttrNumber	junk_row;		/* DELETE ... RETURNING: the row as read */
 	bool		if_absent;		/* INSERT ... ON CONFLICT DO NOTHING */
 	HsQueueWriter *writer;		/* on_commit */
+	struct HsAssocColumns *assoc_cols;	/* association tables: once a statement */
 	char	   *token;			/* immediate */
 	MemoryContext rowcxt;
 } HsModifyState;
@@ -424,7 +425,16 @@ queue_input(HsModifyState *st, HsOp op, HsInput *in, HsProps *props)
 static void
 queue_assoc(HsModifyState *st, TupleTableSlot *slot, HsOp op)
 {
-	HsAssoc    *a = hs_assoc_of_row(st->table, st->rel, slot, op);
+	HsAssoc    *a;
+
+	if (st->assoc_cols == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(st));
+
+		st->assoc_cols = hs_assoc_columns(st->rel);
+		MemoryContextSwitchTo(old);
+	}
+	a = hs_assoc_of_row(st->table, st->rel, st->assoc_cols, slot, op);
 
 	hs_queue_put(st->writer, st->server->serverid, st->table->object_type, op, NULL,
 				 hs_assoc_key(a), hs_assoc_input_jsonb(a));

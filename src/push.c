@@ -34,7 +34,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -58,6 +57,7 @@ typedef struct HsPushLink
 	char	   *to_type;
 	char	   *property;		/* hs_object_id: the column holds record ids */
 	char	   *label;
+	char	   *pair;			/* "object_type/to_type", as the queue names it */
 } HsPushLink;
 
 typedef struct HsPush
@@ -124,6 +124,7 @@ parse_link(HsPush *p, Relation rel, char *entry)
 	l->property = pstrdup(dot + 1);
 	hs_check_property_name("associate", l->property);
 	l->label = label && *label ? pstrdup(label) : NULL;
+	l->pair = psprintf("%s/%s", p->object_type, l->to_type);
 	/* the foreign key is the link, not a property of the record */
 	p->map.props[l->attno - 1] = NULL;
 	return l;
@@ -255,37 +256,17 @@ column_changed(HsPush *p, int i, TupleTableSlot *o, TupleTableSlot *n)
 
 /* Queue one link (op) between the record keyed key and the column's value. */
 static void
-queue_link(HsPush *p, HsPushLink *l, HsOp op, const char *key, TupleTableSlot *slot)
+queue_link(HsPush *p, HsPushLink *l, HsOp op, char *key, TupleTableSlot *slot)
 {
 	int			k = l->attno - 1;
-	StringInfoData buf;
 	HsAssoc    *a;
-	int			n;
-	char	   *pair;
 
 	if (slot->tts_isnull[k])
 		return;
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "[{\"from\":{\"id\":");
-	escape_json(&buf, key);
-	appendStringInfoString(&buf, ",\"idProperty\":");
-	escape_json(&buf, p->id_property);
-	appendStringInfoString(&buf, "},\"to\":{\"id\":");
-	escape_json(&buf, hs_value_text(&p->map.conv[k], slot->tts_values[k], l->property));
-	appendStringInfoString(&buf, ",\"idProperty\":");
-	escape_json(&buf, l->property);
-	appendStringInfoChar(&buf, '}');
-	if (l->label)
-	{
-		appendStringInfoString(&buf, ",\"label\":");
-		escape_json(&buf, l->label);
-	}
-	appendStringInfoString(&buf, "}]");
-	pair = psprintf("%s/%s", p->object_type, l->to_type);
-	a = hs_parse_assoc_inputs(op, pair,
-							  DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))),
-							  &n)[0];
-	hs_queue_put(p->writer, p->server->serverid, pair, op, NULL, hs_assoc_key(a),
+	a = hs_make_assoc(op, p->object_type, l->to_type, p->id_property, key, l->property,
+					  hs_value_text(&p->map.conv[k], slot->tts_values[k], l->property),
+					  l->label, "hubspot_push()'s associate");
+	hs_queue_put(p->writer, p->server->serverid, l->pair, op, NULL, hs_assoc_key(a),
 				 hs_assoc_input_jsonb(a));
 }
 

@@ -515,8 +515,8 @@ hsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 }
 
 /* The text values of a constant: one for =, several for = ANY(array). */
-static List *
-const_values(Const *c)
+List *
+hs_const_text_values(Const *c)
 {
 	List	   *values = NIL;
 
@@ -610,7 +610,7 @@ lookup_clause(RelOptInfo *baserel, Oid relid, RestrictInfo **clause_out, List **
 			return list_make4(makeInteger(kind), NIL, makeString(prop),
 							  makeInteger(list_length(*exprs) - 1));
 		}
-		return list_make4(makeInteger(kind), const_values((Const *) right), makeString(prop),
+		return list_make4(makeInteger(kind), hs_const_text_values((Const *) right), makeString(prop),
 						  makeInteger(-1));
 	}
 	return NIL;
@@ -1396,7 +1396,7 @@ resolve_runtime(ForeignScanState *node, HsScanState *st)
 			Const	   *c = makeConst(exprType((Node *) es->expr), -1, InvalidOid, -1, d,
 									  false, false);
 
-			st->lookup = const_values(c);
+			st->lookup = hs_const_text_values(c);
 		}
 	}
 	st->filters = hs_search_resolve(st->plan_filters, st->exprstates, econtext);

@@ -22,6 +22,7 @@ extern TupleTableSlot *hsIterateForeignScan(ForeignScanState *node);
 extern void hsReScanForeignScan(ForeignScanState *node);
 extern void hsEndForeignScan(ForeignScanState *node);
 extern void hsExplainForeignScan(ForeignScanState *node, ExplainState *es);
+extern List *hs_const_text_values(Const *c);
 
 /* shared with modify.c: which column is the HubSpot record id */
 
